@@ -1,0 +1,250 @@
+"""Auth and user API: register, login, tokens, profile, staff management."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny, BasePermission
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
+from rest_framework_simplejwt.serializers import TokenRefreshSerializer
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from accounts import selectors, services
+from accounts.models import Role, User
+from crm.pagination import PageNumberPagination
+from crm.ratelimit import RegisterThrottle
+from crm.tenancy import OrganizationMixin
+
+
+class IsStaff(BasePermission):
+    message = "Only staff of the organization can do this."
+
+    def has_permission(self, request, view) -> bool:
+        return bool(request.user and request.user.is_authenticated and request.user.is_staff)
+
+
+class IsOrgAdmin(BasePermission):
+    message = "Only an organization admin can do this."
+
+    def has_permission(self, request, view) -> bool:
+        return bool(request.user and request.user.is_authenticated and request.user.is_org_admin)
+
+
+class UserOutput(serializers.ModelSerializer):
+    avatar = serializers.SerializerMethodField()
+    organization = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+
+    class Meta:
+        model = User
+        fields = [
+            "id",
+            "email",
+            "name",
+            "avatar",
+            "role",
+            "organization",
+            "is_online",
+            "last_seen_at",
+            "is_active",
+        ]
+
+    def get_avatar(self, user: User) -> str | None:
+        return user.avatar.url if user.avatar else None
+
+
+class PublicUserOutput(UserOutput):
+    """What a customer sees of staff: no email, no account state."""
+
+    class Meta(UserOutput.Meta):
+        fields = ["id", "name", "avatar", "role", "is_online", "last_seen_at"]
+
+
+def user_payload(user: User, *, viewer: User | None = None) -> dict:
+    if viewer is not None and not viewer.is_staff and viewer.pk != user.pk:
+        return PublicUserOutput(user).data
+    return UserOutput(user).data
+
+
+class PublicEndpoint(APIView):
+    """No authentication needed; credential failures still answer 401 with a challenge."""
+
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+
+    def get_authenticate_header(self, request: Request) -> str:
+        return 'Bearer realm="api"'
+
+
+def _client_ip(request: Request) -> str:
+    return RegisterThrottle().get_ident(request)
+
+
+class RegisterApi(PublicEndpoint):
+    throttle_classes = [RegisterThrottle]
+
+    class Input(serializers.Serializer):
+        email = serializers.EmailField()
+        password = serializers.CharField(write_only=True, max_length=128)
+        name = serializers.CharField(max_length=150, allow_blank=True, default="")
+        organization = serializers.SlugField(required=False, allow_blank=True)
+
+    @extend_schema(request=Input, responses={201: None}, auth=[])
+    def post(self, request: Request) -> Response:
+        data = self.Input(data=request.data)
+        data.is_valid(raise_exception=True)
+        slug = data.validated_data.get("organization") or settings.DEFAULT_ORGANIZATION
+        if slug == settings.DEFAULT_ORGANIZATION:
+            organization = selectors.default_organization()
+        else:
+            organization = selectors.organization_by_slug(slug)
+        user = services.customer_register(
+            organization=organization,
+            email=data.validated_data["email"],
+            password=data.validated_data["password"],
+            name=data.validated_data["name"],
+        )
+        return Response(
+            {"user": user_payload(user), **services.tokens_for(user)},
+            status=status.HTTP_201_CREATED,
+        )
+
+
+class LoginApi(PublicEndpoint):
+    class Input(serializers.Serializer):
+        email = serializers.CharField(max_length=254)
+        password = serializers.CharField(max_length=128, write_only=True)
+
+    @extend_schema(request=Input, responses={200: None}, auth=[])
+    def post(self, request: Request) -> Response:
+        data = self.Input(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = services.auth_login(
+            email=data.validated_data["email"],
+            password=data.validated_data["password"],
+            ip=_client_ip(request),
+        )
+        return Response({"user": user_payload(user), **services.tokens_for(user)})
+
+
+class RefreshApi(PublicEndpoint):
+    """Rotates the refresh token; the old one is blacklisted and refused from then on."""
+
+    @extend_schema(request=TokenRefreshSerializer, responses={200: TokenRefreshSerializer}, auth=[])
+    def post(self, request: Request) -> Response:
+        serializer = TokenRefreshSerializer(data=request.data)
+        try:
+            serializer.is_valid(raise_exception=True)
+        except TokenError as exc:
+            raise InvalidToken(exc.args[0]) from exc
+        except User.DoesNotExist:
+            raise InvalidToken("The token's user no longer exists.") from None
+        return Response(serializer.validated_data)
+
+
+class LogoutApi(PublicEndpoint):
+    class Input(serializers.Serializer):
+        refresh = serializers.CharField()
+
+    @extend_schema(request=Input, responses={205: None}, auth=[])
+    def post(self, request: Request) -> Response:
+        data = self.Input(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            RefreshToken(data.validated_data["refresh"]).blacklist()
+        except TokenError as exc:
+            raise InvalidToken(exc.args[0]) from exc
+        return Response(status=status.HTTP_205_RESET_CONTENT)
+
+
+class MeApi(APIView):
+    class Input(serializers.Serializer):
+        name = serializers.CharField(max_length=150, required=False, allow_blank=True)
+        avatar = serializers.ImageField(required=False)
+        old_password = serializers.CharField(required=False, write_only=True, max_length=128)
+        new_password = serializers.CharField(required=False, write_only=True, max_length=128)
+
+    @extend_schema(responses=UserOutput)
+    def get(self, request: Request) -> Response:
+        return Response(user_payload(request.user))
+
+    @extend_schema(request=Input, responses=UserOutput)
+    def patch(self, request: Request) -> Response:
+        data = self.Input(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = services.profile_update(user=request.user, **data.validated_data)
+        return Response(user_payload(user))
+
+
+class VerifyApi(APIView):
+    @extend_schema(responses=inline_serializer("Verify", {"user": UserOutput()}))
+    def get(self, request: Request) -> Response:
+        return Response({"user": user_payload(request.user)})
+
+
+class UserSearchApi(OrganizationMixin, APIView):
+    permission_classes = [IsStaff]
+
+    @extend_schema(responses=UserOutput(many=True))
+    def get(self, request: Request) -> Response:
+        users = selectors.user_search(
+            organization=self.organization, query=request.query_params.get("q", "")
+        )
+        return Response({"results": UserOutput(users, many=True).data})
+
+
+class UserListApi(OrganizationMixin, APIView):
+    """An admin lists and adds the organization's staff."""
+
+    permission_classes = [IsOrgAdmin]
+
+    class Input(serializers.Serializer):
+        email = serializers.EmailField()
+        name = serializers.CharField(max_length=150, allow_blank=True, default="")
+        role = serializers.ChoiceField(choices=[Role.ADMIN, Role.SENIOR_OPERATOR, Role.OPERATOR])
+        password = serializers.CharField(max_length=128, write_only=True)
+
+    @extend_schema(responses=UserOutput(many=True))
+    def get(self, request: Request) -> Response:
+        users = selectors.staff_of(organization=self.organization).order_by("name", "id")
+        role = request.query_params.get("role")
+        if role:
+            users = users.filter(role=role)
+        paginator = PageNumberPagination()
+        page = paginator.paginate_queryset(users, request, view=self)
+        return paginator.get_paginated_response(UserOutput(page, many=True).data)
+
+    @extend_schema(request=Input, responses={201: UserOutput})
+    def post(self, request: Request) -> Response:
+        data = self.Input(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = services.staff_user_create(actor=request.user, **data.validated_data)
+        return Response(user_payload(user), status=status.HTTP_201_CREATED)
+
+
+class UserDetailApi(APIView):
+    class Input(serializers.Serializer):
+        role = serializers.ChoiceField(choices=Role.choices, required=False)
+        is_active = serializers.BooleanField(required=False)
+        name = serializers.CharField(max_length=150, required=False, allow_blank=True)
+
+    @extend_schema(responses=UserOutput)
+    def get(self, request: Request, user_id: int) -> Response:
+        user = selectors.user_visible_to(viewer=request.user, user_id=user_id)
+        return Response(user_payload(user, viewer=request.user))
+
+    @extend_schema(request=Input, responses=UserOutput)
+    def patch(self, request: Request, user_id: int) -> Response:
+        user = selectors.user_visible_to(viewer=request.user, user_id=user_id)
+        if not request.user.is_org_admin:
+            return Response(
+                {"detail": IsOrgAdmin.message, "code": "permission_denied"},
+                status=status.HTTP_403_FORBIDDEN,
+            )
+        data = self.Input(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = services.user_update(actor=request.user, user=user, **data.validated_data)
+        return Response(user_payload(user))

@@ -1,0 +1,16 @@
+from django.core.management.base import BaseCommand
+
+from crm.demo import seed_demo
+
+
+class Command(BaseCommand):
+    help = "Create (or complete) the demo organization and print its logins. Safe to run again."
+
+    def handle(self, *args, **options) -> None:
+        organization, logins = seed_demo()
+        self.stdout.write(
+            self.style.SUCCESS(f"Demo organization: {organization.name} ({organization.slug})")
+        )
+        self.stdout.write("Logins (back office at /admin/, cabinet at /):")
+        for login in logins:
+            self.stdout.write(f"  {login.role:<16} {login.email:<28} {login.password}")

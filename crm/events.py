@@ -1,0 +1,87 @@
+"""Real-time events: what goes on the wire, to which groups, and only after commit.
+
+Services call ``send_event`` inside their transaction; the event leaves when (and only if) the
+transaction commits. The WebSocket consumer joins its connection to the groups named by the
+functions below and forwards every ``crm.event`` it receives as
+``{"type": <event>, "data": <payload>}``. The JSON text is encoded once per event here, not once
+per socket.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
+
+logger = logging.getLogger(__name__)
+
+# In-process observers of sent events (metrics, tests): called with (type, data, groups).
+_observers: list[Callable[[str, dict, tuple[str, ...]], None]] = []
+
+
+def chat_group(chat_id: int) -> str:
+    """Connections that joined a chat: typing, read receipts, presence."""
+    return f"chat.{chat_id}"
+
+
+def user_group(user_id: int) -> str:
+    """Every connection of one user."""
+    return f"user.{user_id}"
+
+
+def staff_group(organization_id: int) -> str:
+    """Every connection of the organization's staff."""
+    return f"staff.{organization_id}"
+
+
+def encode(event_type: str, data: Any) -> str:
+    return json.dumps({"type": event_type, "data": data}, cls=DjangoJSONEncoder)
+
+
+def send_event(event_type: str, data: dict, *, groups: Iterable[str]) -> None:
+    """Send ``event_type`` with ``data`` to ``groups`` once the current transaction commits."""
+    groups = tuple(dict.fromkeys(groups))
+    if not groups:
+        return
+    text = encode(event_type, data)
+    transaction.on_commit(lambda: _deliver(event_type, data, groups, text))
+
+
+def _deliver(event_type: str, data: dict, groups: tuple[str, ...], text: str) -> None:
+    for observer in list(_observers):
+        observer(event_type, data, groups)
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    message = {"type": "crm.event", "event": event_type, "text": text}
+    send = async_to_sync(layer.group_send)
+    for group in groups:
+        try:
+            send(group, message)
+        except Exception:  # the layer being down must not fail the request that committed
+            logger.exception("Could not send %s to %s", event_type, group)
+
+
+def user_sessions_ended(*, user_id: int) -> None:
+    """Ask every connection of a deactivated user to close (after commit)."""
+
+    def close() -> None:
+        layer = get_channel_layer()
+        if layer is not None:
+            async_to_sync(layer.group_send)(
+                user_group(user_id), {"type": "crm.close", "code": 4401}
+            )
+
+    transaction.on_commit(close)
+
+
+def observe(callback: Callable[[str, dict, tuple[str, ...]], None]) -> Callable[[], None]:
+    """Register an observer of delivered events; returns a function that unregisters it."""
+    _observers.append(callback)
+    return lambda: _observers.remove(callback)

@@ -1,0 +1,133 @@
+"""Rate limits by scope, counted in the cache so every process shares them.
+
+One mechanism serves the REST throttles, the login brute-force guard and the WebSocket frame
+limit. Rates come from ``settings.RATE_LIMITS`` as ``"<count>/<period>"`` where the period is
+``s``, ``m``/``min``, ``h``/``hour`` or ``d``/``day``, optionally with a multiplier: ``5/5m``.
+Counting uses fixed windows: cheap (one INCR) and good enough for abuse limits.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.cache import cache
+from rest_framework.throttling import BaseThrottle
+
+_UNITS = {
+    "s": 1,
+    "sec": 1,
+    "second": 1,
+    "m": 60,
+    "min": 60,
+    "minute": 60,
+    "h": 3600,
+    "hour": 3600,
+    "d": 86400,
+    "day": 86400,
+}
+_RATE_RE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*([a-z]+)\s*$")
+
+
+@dataclass(frozen=True)
+class Rate:
+    count: int
+    seconds: int
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    count: int
+    limit: int
+    retry_after: int
+
+
+def parse_rate(text: str) -> Rate:
+    match = _RATE_RE.match(text.lower())
+    if not match or match.group(3) not in _UNITS:
+        raise ValueError(f"Bad rate {text!r}: expected e.g. '5/5m', '200/min', '10/h'.")
+    count, multiplier, unit = match.groups()
+    return Rate(int(count), int(multiplier or 1) * _UNITS[unit])
+
+
+def rate_for(scope: str) -> Rate:
+    try:
+        return parse_rate(settings.RATE_LIMITS[scope])
+    except KeyError:
+        raise ValueError(f"No rate limit configured for scope {scope!r}.") from None
+
+
+def _window(rate: Rate, now: float) -> tuple[int, int]:
+    index = int(now // rate.seconds)
+    retry_after = max(1, math.ceil((index + 1) * rate.seconds - now))
+    return index, retry_after
+
+
+def _key(scope: str, ident: str, index: int) -> str:
+    return f"rl:{scope}:{ident}:{index}"
+
+
+def hit(scope: str, ident: str) -> Decision:
+    """Count one event; ``allowed`` is False once the window's limit is passed."""
+    rate = rate_for(scope)
+    index, retry_after = _window(rate, time.time())
+    key = _key(scope, ident, index)
+    cache.add(key, 0, timeout=rate.seconds + 1)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, timeout=rate.seconds + 1)
+        count = 1
+    return Decision(count <= rate.count, count, rate.count, retry_after)
+
+
+def peek(scope: str, ident: str) -> Decision:
+    """The state of the window without counting: is one more event allowed?"""
+    rate = rate_for(scope)
+    index, retry_after = _window(rate, time.time())
+    count = cache.get(_key(scope, ident, index), 0)
+    return Decision(count < rate.count, count, rate.count, retry_after)
+
+
+async def ahit(scope: str, ident: str) -> Decision:
+    rate = rate_for(scope)
+    index, retry_after = _window(rate, time.time())
+    key = _key(scope, ident, index)
+    await cache.aadd(key, 0, timeout=rate.seconds + 1)
+    try:
+        count = await cache.aincr(key)
+    except ValueError:
+        await cache.aset(key, 1, timeout=rate.seconds + 1)
+        count = 1
+    return Decision(count <= rate.count, count, rate.count, retry_after)
+
+
+class ScopeThrottle(BaseThrottle):
+    """DRF throttle counting every request of a view in ``rate_scope``.
+
+    Subclasses choose the identity: the client address (default) or the user.
+    """
+
+    rate_scope: str = ""
+    by_user: bool = False
+
+    def ident_for(self, request) -> str:
+        if self.by_user and request.user and request.user.is_authenticated:
+            return f"user:{request.user.pk}"
+        return f"ip:{self.get_ident(request)}"
+
+    def allow_request(self, request, view) -> bool:
+        decision = hit(self.rate_scope, self.ident_for(request))
+        self._retry_after = decision.retry_after
+        return decision.allowed
+
+    def wait(self) -> float | None:
+        return getattr(self, "_retry_after", None)
+
+
+class RegisterThrottle(ScopeThrottle):
+    rate_scope = "register_ip"

@@ -1,0 +1,3 @@
+"""WebSocket URL routes, mounted by crm.asgi."""
+
+websocket_urlpatterns: list = []
