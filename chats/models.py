@@ -1,0 +1,286 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class InboxKind(models.TextChoices):
+    WEB = "web", "Web cabinet"
+    TELEGRAM = "telegram", "Telegram"
+    WHATSAPP = "whatsapp", "WhatsApp"
+    API = "api", "API channel"
+
+
+class Inbox(models.Model):
+    """Where customer conversations arrive. Secrets are write-only in the API."""
+
+    tenant_path = "organization"
+    SECRET_FIELDS = ("bot_token", "app_secret", "verify_token", "webhook_secret", "api_token")
+
+    organization = models.ForeignKey(
+        "accounts.Organization", on_delete=models.CASCADE, related_name="inboxes"
+    )
+    kind = models.CharField(max_length=16, choices=InboxKind.choices)
+    name = models.CharField(max_length=120)
+    auto_assign = models.BooleanField(
+        default=True, help_text="Give new and reopened chats to the least busy online operator."
+    )
+    is_active = models.BooleanField(default=True)
+    # Per-kind settings. Telegram: bot_token, webhook_secret. WhatsApp: phone_number_id,
+    # access token in bot_token, app_secret, verify_token. API channel: api_token, callback_url.
+    bot_token = models.CharField(max_length=512, blank=True)
+    phone_number_id = models.CharField(max_length=64, blank=True)
+    app_secret = models.CharField(max_length=256, blank=True)
+    verify_token = models.CharField(max_length=256, blank=True)
+    webhook_secret = models.CharField(max_length=256, blank=True)
+    api_token = models.CharField(max_length=256, blank=True)
+    callback_url = models.URLField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name_plural = "inboxes"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization"], condition=Q(kind="web"), name="chats_one_web_inbox"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_kind_display()})"
+
+
+class ChatKind(models.TextChoices):
+    SUPPORT = "support", "Support"
+    DIRECT = "direct", "Direct"
+    GROUP = "group", "Group"
+    PROJECT = "project", "Project"
+
+
+INTERNAL_KINDS = frozenset({ChatKind.DIRECT, ChatKind.GROUP, ChatKind.PROJECT})
+
+
+class ChatStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    PENDING = "pending", "Pending"
+    CLOSED = "closed", "Closed"
+
+
+class Priority(models.TextChoices):
+    LOW = "low", "Low"
+    NORMAL = "normal", "Normal"
+    HIGH = "high", "High"
+    URGENT = "urgent", "Urgent"
+
+
+PRIORITY_RANK = {Priority.LOW: 0, Priority.NORMAL: 1, Priority.HIGH: 2, Priority.URGENT: 3}
+
+
+class Project(models.Model):
+    tenant_path = "organization"
+
+    organization = models.ForeignKey(
+        "accounts.Organization", on_delete=models.CASCADE, related_name="projects"
+    )
+    name = models.CharField(max_length=120)
+    description = models.TextField(blank=True)
+    emoji = models.CharField(max_length=16, blank=True)
+    color = models.CharField(max_length=16, blank=True, help_text="e.g. #3b82f6")
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="projects", blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.emoji} {self.name}".strip()
+
+
+class Chat(models.Model):
+    tenant_path = "organization"
+
+    organization = models.ForeignKey(
+        "accounts.Organization", on_delete=models.CASCADE, related_name="chats"
+    )
+    kind = models.CharField(max_length=16, choices=ChatKind.choices)
+    name = models.CharField(max_length=200, blank=True)
+    subject = models.CharField(max_length=200, blank=True)
+    # Support chats
+    inbox = models.ForeignKey(
+        Inbox, on_delete=models.PROTECT, null=True, blank=True, related_name="chats"
+    )
+    customer = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="support_chats",
+    )
+    status = models.CharField(
+        max_length=16, choices=ChatStatus.choices, default=ChatStatus.OPEN, db_index=True
+    )
+    priority = models.CharField(max_length=16, choices=Priority.choices, default=Priority.NORMAL)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="assigned_chats",
+    )
+    assigned_at = models.DateTimeField(null=True, blank=True)
+    first_response_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    # Project chats
+    project = models.OneToOneField(
+        Project, on_delete=models.CASCADE, null=True, blank=True, related_name="chat"
+    )
+    # Direct chats: "<smaller user id>:<larger user id>", one chat per pair of staff.
+    direct_key = models.CharField(max_length=64, null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    # Denormalized for the chat list: the newest visible message and its time.
+    last_message = models.ForeignKey(
+        "Message", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    last_message_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-last_message_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["inbox", "customer"],
+                condition=Q(kind="support"),
+                name="chats_one_support_chat_per_customer_inbox",
+            ),
+            models.UniqueConstraint(
+                fields=["organization", "direct_key"],
+                condition=Q(kind="direct"),
+                name="chats_one_direct_chat_per_pair",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["organization", "kind", "-last_message_at", "-id"],
+                name="chats_org_kind_activity_idx",
+            ),
+            models.Index(
+                fields=["organization", "status", "assignee"], name="chats_org_status_assignee"
+            ),
+            models.Index(fields=["assignee", "status"], name="chats_assignee_status_idx"),
+        ]
+
+    def __str__(self) -> str:
+        if self.kind == ChatKind.SUPPORT:
+            return self.subject or f"Support chat #{self.pk}"
+        return self.name or f"{self.get_kind_display()} chat #{self.pk}"
+
+    @property
+    def is_support(self) -> bool:
+        return self.kind == ChatKind.SUPPORT
+
+
+class Membership(models.Model):
+    """A user's place in a chat: participant of an internal chat, the customer of a support
+    chat, or a staff member's read state on a support chat (``is_participant=False``).
+
+    ``last_read_message_id`` is the truth; ``unread_count`` is a cache of the messages after it
+    that count for this user, kept in the same transactions and rebuildable from the pointer.
+    """
+
+    tenant_path = "chat__organization"
+
+    chat = models.ForeignKey(Chat, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    is_participant = models.BooleanField(default=True)
+    last_read_message_id = models.BigIntegerField(default=0)
+    unread_count = models.PositiveIntegerField(default=0)
+    joined_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["chat", "user"], name="chats_membership_unique"),
+        ]
+        indexes = [
+            models.Index(fields=["user", "chat"], name="chats_membership_user_chat"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.chat}"
+
+
+class MessageKind(models.TextChoices):
+    TEXT = "text", "Text"
+    IMAGE = "image", "Image"
+    VIDEO = "video", "Video"
+    AUDIO = "audio", "Audio"
+    FILE = "file", "File"
+    LINK = "link", "Link"
+    SYSTEM = "system", "System"
+    NOTE = "note", "Note"
+
+
+class Delivery(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENT = "sent", "Sent"
+    DELIVERED = "delivered", "Delivered"
+    FAILED = "failed", "Failed"
+
+
+class Message(models.Model):
+    tenant_path = "chat__organization"
+
+    chat = models.ForeignKey(Chat, on_delete=models.CASCADE, related_name="messages")
+    sender = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="messages",
+    )
+    kind = models.CharField(max_length=16, choices=MessageKind.choices, default=MessageKind.TEXT)
+    text = models.TextField(blank=True)
+    # Notes and staff-facing system messages: never shown to the customer or sent to a channel.
+    staff_only = models.BooleanField(default=False)
+    attachments = models.ManyToManyField("media.MediaFile", blank=True, related_name="messages")
+    client_id = models.CharField(max_length=64, null=True, blank=True)
+    external_id = models.CharField(max_length=128, null=True, blank=True)
+    delivery = models.CharField(max_length=16, choices=Delivery.choices, null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    edited_at = models.DateTimeField(null=True, blank=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["chat", "sender", "client_id"],
+                condition=Q(client_id__isnull=False),
+                name="chats_message_client_id_unique",
+            ),
+            models.UniqueConstraint(
+                fields=["chat", "external_id"],
+                condition=Q(external_id__isnull=False),
+                name="chats_message_external_id_unique",
+            ),
+        ]
+        indexes = [
+            # Keyset pagination of a chat's history and unread counting: (chat, id).
+            models.Index(fields=["chat", "id"], name="chats_message_chat_id_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.kind}: {self.text[:40]}"
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted_at is not None
