@@ -14,6 +14,7 @@ from chats.models import Chat, ChatKind, ChatStatus, Inbox, Membership, Message,
 from chats.selectors import chat_for, counted_messages_q, web_inbox_for
 from crm import ratelimit
 from crm.errors import NotFound, RateLimited, ValidationFailed
+from crm.metrics import MESSAGES_SENT
 
 MAX_TEXT_LENGTH = 10_000
 MAX_CLIENT_ID_LENGTH = 64
@@ -299,6 +300,7 @@ def _message_send_locked(
     Membership.objects.filter(chat=chat, user=sender).update(
         last_read_message_id=message.pk, unread_count=0
     )
+    MESSAGES_SENT.labels(kind=kind).inc()
     affected = _count_new_message_as_unread(message)
     participant_ids = [] if chat.is_support else participant_ids_of(chat)
     events.message_new(message, participant_ids=participant_ids)

@@ -13,3 +13,11 @@ def support_chat_opened(chat: Chat) -> None:
 
     Auto-assignment hooks in here; until it exists the chat simply waits unassigned.
     """
+
+
+def user_presence_changed(*, user_id: int, is_online: bool) -> None:
+    """A user's first connection opened (``is_online``) or their last one closed / lapsed.
+
+    Called after the presence change is saved. Operator availability for auto-assignment
+    hooks in here (an operator whose last socket closed goes offline after a grace period).
+    """
