@@ -19,6 +19,7 @@ urlpatterns = [
     path("health/ready", health.ready, name="health-ready"),
     path("api/", include(api_patterns)),
     path("admin/", admin.site.urls),
+    path("", include("accounts.cabinet_urls")),
 ]
 
 handler400 = "crm.errors.json_or_html_400"
