@@ -21,11 +21,14 @@ def _editable(order: Order | None) -> bool:
     return order is None or order.status == OrderStatus.NEW
 
 
+def _item_forms(formset: forms.BaseInlineFormSet) -> list[forms.Form]:
+    return [f for f in formset.forms if f.cleaned_data and not f.cleaned_data.get("DELETE")]
+
+
 def _item_rows(formset: forms.BaseInlineFormSet) -> list[dict]:
     return [
         {key: form.cleaned_data[key] for key in ("name", "quantity", "unit_price")}
-        for form in formset.forms
-        if form.cleaned_data and not form.cleaned_data.get("DELETE")
+        for form in _item_forms(formset)
     ]
 
 
@@ -37,7 +40,12 @@ class OrderItemFormSet(forms.BaseInlineFormSet):
         try:  # the service's rules (totals, minor units of the currency), shown on the form
             services.order_items_clean(_item_rows(self), currency=self.instance.currency)
         except DomainError as exc:
-            raise forms.ValidationError(exc.detail) from None
+            per_line = exc.extra.get("fields", {}).get("items")
+            if exc.code != "invalid_items" or not isinstance(per_line, list):
+                raise forms.ValidationError(exc.detail) from None
+            for form, problems in zip(_item_forms(self), per_line, strict=True):
+                for field, messages in problems.items():
+                    form.add_error(field, messages)
 
 
 class OrderItemInline(TenantInline, admin.TabularInline):
@@ -138,6 +146,9 @@ class OrderAdmin(TenantAdmin):
     @admin.display(description="Total", ordering="total")
     def total_display(self, order: Order) -> str:
         return f"{format_amount(order.total, order.currency)} {order.currency}"
+
+    def get_inlines(self, request, obj):
+        return self.inlines if obj is not None else [OrderItemInline]  # no history before saving
 
     def get_fields(self, request, obj=None):
         if obj is None:

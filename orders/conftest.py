@@ -14,3 +14,16 @@ def captured_events():
     stop = events.observe(lambda t, d, g: sent.append((t, d, g)))
     yield sent
     stop()
+
+
+@pytest.fixture
+def back_office(client):
+    """``back_office(user)``: Django's test client signed in to the admin as that user."""
+    from accounts.tests.factories import DEFAULT_PASSWORD
+
+    def sign_in(user):
+        client.logout()
+        assert client.login(username=user.email, password=DEFAULT_PASSWORD)
+        return client
+
+    return sign_in
