@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -23,8 +23,9 @@ class ItemInput(serializers.Serializer):
     unit_price = serializers.DecimalField(max_digits=None, decimal_places=None)
 
 
-class _OrderDetailOutput(serializers.Serializer):
-    """For the schema only: responses are built by ``orders.payloads.order_data``."""
+class OrderOutput(serializers.Serializer):
+    """For the schema only: responses are built by ``orders.payloads.order_data`` (``history``
+    on the detail and after writes, not in lists)."""
 
     id = serializers.IntegerField()
     number = serializers.IntegerField()
@@ -60,6 +61,7 @@ class OrderListApi(APIView):
         items = ItemInput(many=True, required=False)
 
     @extend_schema(
+        operation_id="orders_list",
         parameters=[
             OpenApiParameter("status", OpenApiTypes.STR, many=True, enum=OrderStatus.values),
             OpenApiParameter("customer", OpenApiTypes.INT),
@@ -69,7 +71,15 @@ class OrderListApi(APIView):
             OpenApiParameter("page", OpenApiTypes.INT),
             OpenApiParameter("page_size", OpenApiTypes.INT),
         ],
-        responses=_OrderDetailOutput(many=True),
+        responses=inline_serializer(
+            "OrderPage",
+            {
+                "count": serializers.IntegerField(),
+                "next": serializers.URLField(allow_null=True),
+                "previous": serializers.URLField(allow_null=True),
+                "results": OrderOutput(many=True),
+            },
+        ),
     )
     def get(self, request: Request) -> Response:
         orders = selectors.order_list(viewer=request.user, filters=request.query_params)
@@ -77,7 +87,7 @@ class OrderListApi(APIView):
         page = paginator.paginate_queryset(orders, request, view=self)
         return paginator.get_paginated_response([order_data(order) for order in page])
 
-    @extend_schema(request=Input, responses={201: _OrderDetailOutput})
+    @extend_schema(request=Input, responses={201: OrderOutput})
     def post(self, request: Request) -> Response:
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
@@ -94,11 +104,11 @@ class OrderDetailApi(APIView):
         currency = serializers.CharField(max_length=3, required=False)
         items = ItemInput(many=True, required=False)
 
-    @extend_schema(responses=_OrderDetailOutput)
+    @extend_schema(responses=OrderOutput)
     def get(self, request: Request, order_id: int) -> Response:
         return Response(order_data(selectors.order_detail(request.user, order_id), history=True))
 
-    @extend_schema(request=Input, responses=_OrderDetailOutput)
+    @extend_schema(request=Input, responses=OrderOutput)
     def patch(self, request: Request, order_id: int) -> Response:
         order = selectors.order_for(request.user, order_id)
         data = self.Input(data=request.data)
@@ -123,7 +133,7 @@ class OrderStatusApi(APIView):
             max_length=services.MAX_COMMENT_LENGTH, required=False, allow_blank=True
         )
 
-    @extend_schema(request=Input, responses=_OrderDetailOutput)
+    @extend_schema(request=Input, responses=OrderOutput)
     def post(self, request: Request, order_id: int) -> Response:
         order = selectors.order_for(request.user, order_id)
         data = self.Input(data=request.data)

@@ -1,8 +1,8 @@
 """Writes of orders: create, edit while new, status workflow, delete.
 
-Each runs in one transaction with the order's row locked; the OrderEvent, the system message
-in the order's chat and ``order:updated`` all commit (or roll back) together, and the events
-leave only after commit.
+Each runs in one transaction with the row that races locked (the order, or the organization's
+number sequence on creation); the OrderEvent, the system message in the order's chat and
+``order:updated`` commit or roll back together, and the events leave only after commit.
 """
 
 from __future__ import annotations
