@@ -19,7 +19,7 @@ from django.utils import timezone
 from accounts.models import Role, User
 from chats.models import Chat, ChatKind
 from chats.services import message_post_system, support_chat_get_or_create
-from crm.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from crm.errors import Conflict, Forbidden, ValidationFailed
 from crm.tenancy import scoped
 from orders import events, money
 from orders.models import (
@@ -31,7 +31,7 @@ from orders.models import (
     next_statuses,
     status_label,
 )
-from orders.selectors import orders_visible_to
+from orders.selectors import order_for, orders_visible_to
 
 MAX_ITEMS = 100
 MAX_COMMENT_LENGTH = 1000
@@ -226,14 +226,7 @@ def _next_number(organization_id: int) -> int:
 def _locked(actor: User, order: Order) -> Order:
     """The order's row, locked until commit, if the actor may see it (else NotFound)."""
     orders = Order.objects.all() if actor.is_superuser else orders_visible_to(actor)
-    return _get_or_404(orders.select_for_update(), order.pk)
-
-
-def _get_or_404(orders, pk: int) -> Order:
-    try:
-        return orders.get(pk=pk)
-    except Order.DoesNotExist:
-        raise NotFound("Order not found.", code="order_not_found") from None
+    return order_for(actor, order.pk, queryset=orders.select_for_update())
 
 
 def _total_of(lines: list[ItemLine]) -> Decimal:
