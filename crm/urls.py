@@ -21,6 +21,7 @@ urlpatterns = [
     path("api/", include(api_patterns)),
     path("admin/", admin.site.urls),
     path("", include("accounts.cabinet_urls")),
+    path("", include("orders.cabinet_urls")),
 ]
 
 handler400 = "crm.errors.json_or_html_400"
