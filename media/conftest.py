@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 import uuid
 
@@ -97,6 +98,7 @@ class S3Server:
 
 @pytest.fixture(scope="session")
 def s3_server():
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per S3 request
     server = S3Server()
     yield server
     server.stop()

@@ -402,6 +402,14 @@ def thumbnail_mime(media: MediaFile) -> str:
     return _thumbnail_mime(media.thumbnail.name)
 
 
+def media_remote_attempt_failed(*, media_id: int, error: str) -> None:
+    """Keep the last error of an attempt that will be retried (shown in the admin)."""
+    MediaFile.objects.filter(pk=media_id, storage_state=StorageState.UPLOADING).update(
+        storage_error=error[:500]
+    )
+    logger.warning("Media %s: remote upload failed, will retry: %s", media_id, error)
+
+
 def media_mark_failed(*, media_id: int, error: str) -> None:
     """The remote copy could not be made: the file stays local (and downloadable) as ``failed``
     until someone retries."""

@@ -23,6 +23,7 @@ def media_upload_remote(self, media_id: int) -> str:
         if self.request.retries >= settings.MEDIA_REMOTE_MAX_RETRIES:
             services.media_mark_failed(media_id=media_id, error=str(exc))
             return "failed"
+        services.media_remote_attempt_failed(media_id=media_id, error=str(exc))
         raise self.retry(
             exc=exc,
             countdown=retry_delay(self.request.retries),
