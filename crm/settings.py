@@ -300,6 +300,10 @@ if STORAGE_BACKEND == "s3":
             signed_url_seconds=MEDIA_SIGNED_URL_SECONDS,
         ),
     }
+    CELERY_BEAT_SCHEDULE["media-resume-remote-uploads"] = {
+        "task": "media.tasks.media_resume_remote_uploads",
+        "schedule": 3600.0,
+    }
 elif STORAGE_BACKEND != "local":
     raise ImproperlyConfigured("STORAGE_BACKEND must be 'local' or 's3'.")
 SERVESTATIC_USE_FINDERS = not PRODUCTION

@@ -5,7 +5,12 @@ from __future__ import annotations
 from django.http import FileResponse, HttpResponse, HttpResponseRedirect
 from django.utils.http import content_disposition_header
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.parsers import MultiPartParser
@@ -16,9 +21,32 @@ from rest_framework.views import APIView
 from chats.selectors import chat_for
 from crm.errors import NotFound, RateLimited
 from media import selectors, services, uploads
-from media.models import MediaFile, MediaKind
+from media.models import MediaFile, MediaKind, StorageState
 from media.payloads import media_data, media_detail_data
 from media.storage import local_storage, remote_enabled, signed_url
+
+
+class MediaOutput(serializers.Serializer):
+    """The wire shape of a file (``media.payloads.media_data``), for the schema."""
+
+    id = serializers.IntegerField()
+    url = serializers.CharField()
+    kind = serializers.ChoiceField(choices=MediaKind.choices)
+    mime = serializers.CharField()
+    size = serializers.IntegerField()
+    name = serializers.CharField()
+    width = serializers.IntegerField(allow_null=True)
+    height = serializers.IntegerField(allow_null=True)
+    thumbnail_url = serializers.CharField(allow_null=True)
+    storage_state = serializers.ChoiceField(choices=StorageState.choices)
+
+
+class MediaDetailOutput(MediaOutput):
+    chat_id = serializers.IntegerField(allow_null=True)
+    uploader_id = serializers.IntegerField(allow_null=True)
+    sha256 = serializers.CharField()
+    attached = serializers.BooleanField()
+    created_at = serializers.DateTimeField()
 
 
 class _UploadApi(APIView):
@@ -62,7 +90,7 @@ class MediaUploadApi(_UploadApi):
         file = serializers.FileField(allow_empty_file=True, use_url=False)
         chat_id = serializers.IntegerField(required=False, allow_null=True, min_value=1)
 
-    @extend_schema(request={"multipart/form-data": Input}, responses={201: OpenApiTypes.OBJECT})
+    @extend_schema(request={"multipart/form-data": Input}, responses={201: MediaOutput})
     def post(self, request: Request) -> Response:
         data = self.parsed(request, self.Input)
         [media] = services.media_upload(
@@ -84,7 +112,10 @@ class MediaUploadManyApi(_UploadApi):
         )
         chat_id = serializers.IntegerField(required=False, allow_null=True, min_value=1)
 
-    @extend_schema(request={"multipart/form-data": Input}, responses={201: OpenApiTypes.OBJECT})
+    @extend_schema(
+        request={"multipart/form-data": Input},
+        responses={201: inline_serializer("MediaUploads", {"results": MediaOutput(many=True)})},
+    )
     def post(self, request: Request) -> Response:
         data = self.parsed(request, self.Input)
         stored = services.media_upload(
@@ -98,7 +129,7 @@ class MediaUploadManyApi(_UploadApi):
 
 
 class MediaDetailApi(APIView):
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=MediaDetailOutput)
     def get(self, request: Request, media_id: int) -> Response:
         media = selectors.media_for(user=request.user, media_id=media_id)
         return Response(media_detail_data(media))

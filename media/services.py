@@ -11,6 +11,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.files import File
@@ -417,6 +418,25 @@ def media_mark_failed(*, media_id: int, error: str) -> None:
         storage_state=StorageState.FAILED, storage_error=error[:500]
     )
     logger.error("Media %s could not be moved to remote storage: %s", media_id, error)
+
+
+def media_resume_remote_uploads(*, older_than: timedelta, limit: int = 500) -> int:
+    """Queue again files stuck in ``uploading`` far longer than all retries take (their task
+    was lost with a broker's data, say). Running a file's task twice is harmless."""
+    if not remote_enabled():
+        return 0
+    ids = list(
+        MediaFile.objects.filter(
+            storage_state=StorageState.UPLOADING, created_at__lt=timezone.now() - older_than
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+    from media.tasks import media_upload_remote
+
+    for media_id in ids:
+        media_upload_remote.delay(media_id)
+    return len(ids)
 
 
 @transaction.atomic

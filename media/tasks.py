@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from celery import shared_task
 from django.conf import settings
 
@@ -29,3 +31,9 @@ def media_upload_remote(self, media_id: int) -> str:
             countdown=retry_delay(self.request.retries),
             max_retries=settings.MEDIA_REMOTE_MAX_RETRIES,
         ) from exc
+
+
+@shared_task(ignore_result=True)
+def media_resume_remote_uploads() -> int:
+    """Periodic (beat, with remote storage): files whose upload task was lost."""
+    return services.media_resume_remote_uploads(older_than=timedelta(hours=2))
