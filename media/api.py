@@ -20,7 +20,7 @@ from rest_framework.views import APIView
 
 from chats.selectors import chat_for
 from crm.errors import NotFound, RateLimited
-from media import selectors, services, uploads
+from media import errors, selectors, services, uploads
 from media.models import MediaFile, MediaKind, StorageState
 from media.payloads import media_data, media_detail_data
 from media.storage import local_storage, remote_enabled, signed_url
@@ -63,7 +63,7 @@ class _UploadApi(APIView):
     def initial(self, request: Request, *args, **kwargs) -> None:
         length = uploads.content_length(request._request)
         if length is not None and length > uploads.body_limit(files=self.max_files):
-            raise services.too_large()
+            raise errors.too_large()
         super().initial(request, *args, **kwargs)
         decision = services.uploads_allowed(uploader=request.user)
         if not decision.allowed:
@@ -76,7 +76,7 @@ class _UploadApi(APIView):
     def parsed(self, request: Request, serializer_class) -> dict:
         data = request.data  # parses the body
         if uploads.upload_was_cut_off(request._request):
-            raise services.too_large()
+            raise errors.too_large()
         serializer = serializer_class(data=data)
         serializer.is_valid(raise_exception=True)
         return serializer.validated_data
@@ -193,7 +193,7 @@ def file_response(media: MediaFile, *, thumbnail: bool) -> HttpResponse:
             if media.held_locally:
                 raise NotFound("The file's content is missing.", code="media_missing") from None
     if not remote_enabled():
-        raise services.StorageUnavailable()
+        raise errors.StorageUnavailable()
     url = signed_url(
         key, mime=mime, disposition=content_disposition_header(not inline, filename) or ""
     )

@@ -41,7 +41,7 @@ class UploadSizeGuard:
 
     @staticmethod
     async def _refuse(send) -> None:
-        from media.services import too_large
+        from media.errors import too_large
 
         error = too_large()
         body = json.dumps(error.as_dict()).encode()

@@ -3,14 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
-import os
-import shutil
-import tempfile
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
@@ -23,136 +17,16 @@ from django.utils import timezone
 from accounts.models import Organization, User
 from chats.models import Chat
 from crm import ratelimit
-from crm.errors import DomainError, RateLimited, ValidationFailed
-from media import filetypes, images
+from crm.errors import RateLimited, ValidationFailed
+from media import checks
+from media.errors import RemoteStorageError
 from media.models import MediaFile, StorageState
 from media.storage import local_storage, remote_enabled, remote_storage
 
 logger = logging.getLogger(__name__)
 
-_CHUNK = 1024 * 1024
-
-
-class PayloadTooLarge(DomainError):
-    status_code = 413
-    code = "file_too_large"
-
-
-class StorageUnavailable(DomainError):
-    status_code = 503
-    code = "storage_unavailable"
-    default_detail = "The file's storage cannot be reached; try again later."
-
-
-class RemoteStorageError(Exception):
-    """The remote store could not be reached or refused a request (retried by the task)."""
-
-
-def too_large(size: int | None = None) -> PayloadTooLarge:
-    limit = settings.MAX_UPLOAD_SIZE
-    detail = f"Files are limited to {limit / 1024 / 1024:g} MiB ({limit} bytes) each."
-    extra = {"max_size": limit}
-    if size is not None:
-        extra["size"] = size
-    return PayloadTooLarge(detail, **extra)
-
 
 # --- Accepting uploads ----------------------------------------------------------------------
-
-
-@dataclass
-class _Checked:
-    """An upload that passed every check, ready to be stored."""
-
-    content: File
-    path: str
-    file_type: filetypes.FileType
-    name: str
-    size: int
-    sha256: str
-    image: images.ImageInfo | None
-
-
-@contextlib.contextmanager
-def _on_disk(content: File) -> Iterator[str]:
-    """A path to the content: the upload's own temporary file, or a copy spooled to disk."""
-    temporary_path = getattr(content, "temporary_file_path", None)
-    if temporary_path is not None:
-        yield temporary_path()
-        return
-    with tempfile.NamedTemporaryFile(prefix="crm-media-", suffix=".upload") as copy:
-        content.seek(0)
-        shutil.copyfileobj(content, copy, _CHUNK)
-        copy.flush()
-        yield copy.name
-
-
-def _digest_and_markup(path: str, *, scan: str) -> tuple[str, bool]:
-    """sha256 of the file, and whether HTML/script markup was found where ``scan`` says
-    ("all", "head" or "none")."""
-    digest = hashlib.sha256()
-    found = False
-    tail = b""
-    first = True
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
-            if scan == "all" and not found:
-                found = filetypes.has_markup(tail + chunk)
-                tail = chunk[-filetypes.MARKUP_OVERLAP :]
-            elif scan == "head" and first:
-                found = filetypes.has_markup(chunk[: filetypes.SNIFF_WINDOW])
-            first = False
-    return digest.hexdigest(), found
-
-
-def _refuse(code: str, detail: str, *, name: str, index: int | None) -> ValidationFailed:
-    field = [detail] if index is None else {str(index): [detail]}
-    key = "file" if index is None else "files"
-    return ValidationFailed(detail, code=code, fields={key: field}, name=name)
-
-
-def _check(content: File, *, client_name: str, path: str, index: int | None) -> _Checked:
-    size = os.path.getsize(path)
-    cleaned = filetypes.clean_name(client_name)
-    if size > settings.MAX_UPLOAD_SIZE:
-        raise too_large(size)
-    if size == 0:
-        raise _refuse("empty_file", "The file is empty.", name=cleaned, index=index)
-    try:
-        file_type = filetypes.classify(path, name=cleaned)
-    except filetypes.Refused as refused:
-        raise _refuse(refused.code, refused.detail, name=cleaned, index=index) from None
-    if filetypes.is_text(file_type):
-        scan = "none"
-    elif filetypes.scan_whole_file(file_type):
-        scan = "all"
-    else:
-        scan = "head"
-    sha256, markup = _digest_and_markup(path, scan=scan)
-    if markup:
-        raise _refuse(
-            "markup_in_file",
-            f"The file is {file_type.label} ({file_type.mime}) but also contains HTML or "
-            "script markup; such files are refused.",
-            name=cleaned,
-            index=index,
-        )
-    image = None
-    if file_type.kind == "image":
-        try:
-            image = images.inspect_image(path, mime=file_type.mime)
-        except images.ImageRefused as refused:
-            raise _refuse(refused.code, refused.detail, name=cleaned, index=index) from None
-    return _Checked(
-        content=content,
-        path=path,
-        file_type=file_type,
-        name=filetypes.display_name(cleaned, file_type=file_type),
-        size=size,
-        sha256=sha256,
-        image=image,
-    )
 
 
 def _new_key(organization_id: int, ext: str) -> tuple[str, str]:
@@ -163,7 +37,7 @@ def _new_key(organization_id: int, ext: str) -> tuple[str, str]:
 
 
 def _store(
-    checked: _Checked,
+    checked: checks.CheckedUpload,
     *,
     organization_id: int,
     uploader: User | None,
@@ -254,9 +128,9 @@ def media_upload(*, uploader: User, files: list[File], chat: Chat | None = None)
     with contextlib.ExitStack() as stack:
         checked = []
         for index, content in enumerate(files):
-            path = stack.enter_context(_on_disk(content))
+            path = stack.enter_context(checks.on_disk(content))
             checked.append(
-                _check(
+                checks.check_upload(
                     content,
                     client_name=content.name or "",
                     path=path,
@@ -269,7 +143,11 @@ def media_upload(*, uploader: User, files: list[File], chat: Chat | None = None)
 
 
 def _store_all(
-    checked: list[_Checked], *, organization_id: int, uploader: User | None, chat: Chat | None
+    checked: list[checks.CheckedUpload],
+    *,
+    organization_id: int,
+    uploader: User | None,
+    chat: Chat | None,
 ) -> list[MediaFile]:
     stored_keys: list[str] = []
     try:
@@ -302,8 +180,8 @@ def media_create(
 ) -> MediaFile:
     """Store a file that did not come through the upload API (a channel's inbound media), with
     the same checks. No rate limit: the caller is the server."""
-    with _on_disk(content) as path:
-        checked = _check(content, client_name=name, path=path, index=None)
+    with checks.on_disk(content) as path:
+        checked = checks.check_upload(content, client_name=name, path=path, index=None)
         [media] = _store_all(
             [checked], organization_id=organization.pk, uploader=uploader, chat=chat
         )

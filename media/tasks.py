@@ -8,6 +8,7 @@ from celery import shared_task
 from django.conf import settings
 
 from media import services
+from media.errors import RemoteStorageError
 
 
 def retry_delay(retries: int) -> float:
@@ -21,7 +22,7 @@ def media_upload_remote(self, media_id: int) -> str:
     ``MEDIA_REMOTE_MAX_RETRIES`` failed retries the file stays local in state ``failed``."""
     try:
         return services.media_push_remote(media_id=media_id)
-    except services.RemoteStorageError as exc:
+    except RemoteStorageError as exc:
         if self.request.retries >= settings.MEDIA_REMOTE_MAX_RETRIES:
             services.media_mark_failed(media_id=media_id, error=str(exc))
             return "failed"
