@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: run setup install migrate demo test lint format check clean
+.PHONY: run setup install system-deps migrate demo test lint format check clean
 
 run: setup
 	@echo "Connector CRM on http://$(HOST):$(PORT)/  (back office: /admin/, API docs: /api/docs/)"
@@ -18,7 +18,14 @@ run: setup
 setup: install migrate demo
 	$(BIN)/python manage.py collectstatic --noinput -v0
 
-install: $(VENV)/.installed
+install: system-deps $(VENV)/.installed
+
+# Debian packages the Python packages need: libmagic (python-magic types uploads by content).
+system-deps:
+	@$(PYTHON) -c "import ctypes.util, sys; sys.exit(not ctypes.util.find_library('magic'))" || { \
+	  echo "Installing libmagic1 (file type detection)"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libmagic1; }
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

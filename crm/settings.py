@@ -257,8 +257,6 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_URL = "/media-files/"
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(BASE_DIR / "var" / "media")))
-MAX_UPLOAD_SIZE = env.int("MAX_UPLOAD_SIZE", default=26214400)
-STORAGE_BACKEND = env.str("STORAGE_BACKEND", default="local")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -269,6 +267,45 @@ STORAGES = {
         )
     },
 }
+
+# --- Uploaded media (media app) -------------------------------------------------------------
+# Uploads are written to a private local store first (never served by URL, only by the
+# access-checked download view). With STORAGE_BACKEND=s3 a Celery task copies each file to S3
+# or Cloudflare R2 and removes the local copy; the web and worker processes must then share
+# MEDIA_PRIVATE_ROOT (a volume) or run side by side.
+MAX_UPLOAD_SIZE = env.int("MAX_UPLOAD_SIZE", default=26214400)
+MEDIA_MAX_FILES_PER_UPLOAD = 10
+MEDIA_MAX_IMAGE_PIXELS = env.int("MEDIA_MAX_IMAGE_PIXELS", default=50_000_000)
+MEDIA_PRIVATE_ROOT = env.str("MEDIA_PRIVATE_ROOT", default="")  # "" = <MEDIA_ROOT>/private
+MEDIA_SIGNED_URL_SECONDS = env.int("MEDIA_SIGNED_URL_SECONDS", default=300)
+MEDIA_REMOTE_MAX_RETRIES = env.int("MEDIA_REMOTE_MAX_RETRIES", default=8)
+MEDIA_REMOTE_RETRY_BACKOFF = env.float("MEDIA_REMOTE_RETRY_BACKOFF", default=10.0)  # seconds
+STORAGE_BACKEND = env.str("STORAGE_BACKEND", default="local")
+STORAGES["media_local"] = {"BACKEND": "media.storage.PrivateFileSystemStorage"}
+if STORAGE_BACKEND == "s3":
+    from media.storage import s3_options
+
+    S3_BUCKET = env.str("S3_BUCKET", default="")
+    if not S3_BUCKET:
+        raise ImproperlyConfigured("STORAGE_BACKEND=s3 needs S3_BUCKET.")
+    STORAGES["media_remote"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": s3_options(
+            bucket=S3_BUCKET,
+            endpoint_url=env.str("S3_ENDPOINT_URL", default=""),
+            region=env.str("S3_REGION", default=""),  # "auto" for Cloudflare R2
+            access_key=env.str("S3_ACCESS_KEY_ID", default=""),
+            secret_key=env.str("S3_SECRET_ACCESS_KEY", default=""),
+            addressing_style=env.str("S3_ADDRESSING_STYLE", default="auto"),
+            signed_url_seconds=MEDIA_SIGNED_URL_SECONDS,
+        ),
+    }
+    CELERY_BEAT_SCHEDULE["media-resume-remote-uploads"] = {
+        "task": "media.tasks.media_resume_remote_uploads",
+        "schedule": 3600.0,
+    }
+elif STORAGE_BACKEND != "local":
+    raise ImproperlyConfigured("STORAGE_BACKEND must be 'local' or 's3'.")
 SERVESTATIC_USE_FINDERS = not PRODUCTION
 SERVESTATIC_AUTOREFRESH = DEBUG
 

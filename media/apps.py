@@ -5,3 +5,10 @@ class MediaConfig(AppConfig):
     name = "media"
     label = "media"
     verbose_name = "Media files"
+
+    def ready(self) -> None:
+        from django.conf import settings
+        from PIL import Image
+
+        # Any Pillow use in the process refuses decompression bombs at our limit.
+        Image.MAX_IMAGE_PIXELS = settings.MEDIA_MAX_IMAGE_PIXELS

@@ -4,6 +4,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from media.storage import local_storage
+
 
 class MediaKind(models.TextChoices):
     IMAGE = "image", "Image"
@@ -34,7 +36,8 @@ class MediaFile(models.Model):
     chat = models.ForeignKey(
         "chats.Chat", on_delete=models.SET_NULL, null=True, blank=True, related_name="media_files"
     )
-    file = models.FileField(max_length=255, blank=True)
+    # Server-generated key, the same in the local and the remote store.
+    file = models.FileField(max_length=255, blank=True, storage=local_storage)
     original_name = models.CharField(max_length=255)
     mime = models.CharField(max_length=127)
     kind = models.CharField(max_length=16, choices=MediaKind.choices)
@@ -45,7 +48,10 @@ class MediaFile(models.Model):
     )
     width = models.PositiveIntegerField(null=True, blank=True)
     height = models.PositiveIntegerField(null=True, blank=True)
-    thumbnail = models.FileField(max_length=255, blank=True)
+    thumbnail = models.FileField(max_length=255, blank=True, storage=local_storage)
+    # Set once, when a message takes the file: a file belongs to one message only.
+    attached_at = models.DateTimeField(null=True, blank=True)
+    storage_error = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
@@ -57,3 +63,12 @@ class MediaFile(models.Model):
 
     def __str__(self) -> str:
         return self.original_name
+
+    @property
+    def is_image(self) -> bool:
+        return self.kind == MediaKind.IMAGE
+
+    @property
+    def held_locally(self) -> bool:
+        """The bytes are on the local store (not yet, or never, moved to the remote one)."""
+        return self.storage_state != StorageState.REMOTE

@@ -19,3 +19,15 @@ def media_data(media: MediaFile) -> dict:
         "thumbnail_url": f"{url}?thumbnail=1" if media.thumbnail else None,
         "storage_state": media.storage_state,
     }
+
+
+def media_detail_data(media: MediaFile) -> dict:
+    """``GET /api/media/{id}``: the wire shape plus where the file belongs and its checksum."""
+    return {
+        **media_data(media),
+        "chat_id": media.chat_id,
+        "uploader_id": media.uploader_id,
+        "sha256": media.sha256,
+        "attached": media.attached_at is not None,
+        "created_at": media.created_at,
+    }

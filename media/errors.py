@@ -1,0 +1,34 @@
+"""Errors of the media app."""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+from crm.errors import DomainError
+
+
+class PayloadTooLarge(DomainError):
+    status_code = 413
+    code = "file_too_large"
+
+
+class StorageUnavailable(DomainError):
+    status_code = 503
+    code = "storage_unavailable"
+    default_detail = "The file's storage cannot be reached; try again later."
+
+
+class RemoteStorageError(Exception):
+    """The remote store could not be reached or refused a request (retried by the task)."""
+
+
+def too_large(size: int | None = None) -> PayloadTooLarge:
+    limit = settings.MAX_UPLOAD_SIZE
+    detail = f"Files are limited to {limit / 1024 / 1024:g} MiB ({limit} bytes) each."
+    extra = {"max_size": limit}
+    if size is not None:
+        extra["size"] = size
+    return PayloadTooLarge(detail, **extra)
+
+
+# --- Accepting uploads ----------------------------------------------------------------------
