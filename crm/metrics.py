@@ -17,17 +17,9 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    REGISTRY,
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    generate_latest,
-    multiprocess,
-)
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, multiprocess
 from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.exposition import choose_encoder
 
 HTTP_REQUESTS = Counter(
     "crm_http_requests_total", "HTTP requests handled", ["method", "route", "status"]
@@ -158,5 +150,18 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
     refusal = _refusal(request)
     if refusal is not None:
         return refusal
-    body = generate_latest(_process_registry()) + generate_latest(DatabaseCollector())
-    return HttpResponse(body, content_type=CONTENT_TYPE_LATEST)
+    encode, content_type = choose_encoder(request.headers.get("Accept", ""))
+    body = encode(_Exposed(_process_registry(), DatabaseCollector()))
+    return HttpResponse(body, content_type=content_type)
+
+
+class _Exposed:
+    """One collection of several sources, so each format is written once (OpenMetrics ends
+    with a single ``# EOF``)."""
+
+    def __init__(self, *sources) -> None:
+        self.sources = sources
+
+    def collect(self):
+        for source in self.sources:
+            yield from source.collect()

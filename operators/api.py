@@ -18,7 +18,6 @@ from chats.payloads import chat_data
 from chats.selectors import chat_for
 from crm.errors import ValidationFailed
 from crm.pagination import PageNumberPagination
-from crm.tenancy import OrganizationMixin
 from operators import selectors, services, suggestions
 from operators.models import Availability
 from operators.payloads import canned_response_data, operator_data, stats_data
@@ -86,12 +85,12 @@ class ChatReopenApi(_ChatActionApi):
 # --- Operators ------------------------------------------------------------------------------
 
 
-class OperatorListApi(OrganizationMixin, APIView):
+class OperatorListApi(APIView):
     permission_classes = [IsStaff]
 
     @extend_schema(responses={200: None})
     def get(self, request: Request) -> Response:
-        operators = selectors.operators_of(organization=self.organization)
+        operators = selectors.operators_of(organization=self.request.user.organization_id)
         availability = request.query_params.get("availability")
         if availability:
             operators = selectors.with_availability(operators, availability)
@@ -100,7 +99,7 @@ class OperatorListApi(OrganizationMixin, APIView):
         return paginator.get_paginated_response([operator_data(u) for u in page])
 
 
-class OperatorMeApi(OrganizationMixin, APIView):
+class OperatorMeApi(APIView):
     permission_classes = [IsStaff]
 
     class Input(serializers.Serializer):
@@ -121,11 +120,13 @@ class OperatorMeApi(OrganizationMixin, APIView):
         return Response(self._render())
 
     def _render(self) -> dict:
-        user = selectors.operator_of(organization=self.organization, user_id=self.request.user.pk)
+        user = selectors.operator_of(
+            organization=self.request.user.organization_id, user_id=self.request.user.pk
+        )
         return operator_data(user)
 
 
-class OperatorDetailApi(OrganizationMixin, APIView):
+class OperatorDetailApi(APIView):
     """Staff see an operator; a senior operator or an admin sets capacity and availability."""
 
     permission_classes = [IsStaff]
@@ -138,16 +139,22 @@ class OperatorDetailApi(OrganizationMixin, APIView):
 
     @extend_schema(responses={200: None})
     def get(self, request: Request, user_id: int) -> Response:
-        user = selectors.operator_of(organization=self.organization, user_id=user_id)
+        user = selectors.operator_of(
+            organization=self.request.user.organization_id, user_id=user_id
+        )
         return Response(operator_data(user))
 
     @extend_schema(request=Input, responses={200: None})
     def patch(self, request: Request, user_id: int) -> Response:
-        selectors.operator_of(organization=self.organization, user_id=user_id)  # 404 first
+        selectors.operator_of(
+            organization=self.request.user.organization_id, user_id=user_id
+        )  # 404 first
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
         services.operator_profile_update(actor=request.user, user_id=user_id, **data.validated_data)
-        user = selectors.operator_of(organization=self.organization, user_id=user_id)
+        user = selectors.operator_of(
+            organization=self.request.user.organization_id, user_id=user_id
+        )
         return Response(operator_data(user))
 
 
@@ -159,7 +166,7 @@ class CannedResponseInput(serializers.Serializer):
     text = serializers.CharField(max_length=5000)
 
 
-class CannedResponseListApi(OrganizationMixin, APIView):
+class CannedResponseListApi(APIView):
     """Staff list (``?q=`` searches shortcut and text); an admin adds."""
 
     permission_classes = [IsStaff]
@@ -167,7 +174,7 @@ class CannedResponseListApi(OrganizationMixin, APIView):
     @extend_schema(parameters=[OpenApiParameter("q", str, required=False)], responses={200: None})
     def get(self, request: Request) -> Response:
         responses = selectors.canned_responses_of(
-            organization=self.organization, query=request.query_params.get("q", "")
+            organization=self.request.user.organization_id, query=request.query_params.get("q", "")
         )
         paginator = PageNumberPagination()
         page = paginator.paginate_queryset(responses, request, view=self)
@@ -181,20 +188,20 @@ class CannedResponseListApi(OrganizationMixin, APIView):
         return Response(canned_response_data(response), status=status.HTTP_201_CREATED)
 
 
-class CannedResponseDetailApi(OrganizationMixin, APIView):
+class CannedResponseDetailApi(APIView):
     permission_classes = [IsStaff]
 
     @extend_schema(responses={200: None})
     def get(self, request: Request, response_id: int) -> Response:
         response = selectors.canned_response_of(
-            organization=self.organization, response_id=response_id
+            organization=self.request.user.organization_id, response_id=response_id
         )
         return Response(canned_response_data(response))
 
     @extend_schema(request=CannedResponseInput(partial=True), responses={200: None})
     def patch(self, request: Request, response_id: int) -> Response:
         response = selectors.canned_response_of(
-            organization=self.organization, response_id=response_id
+            organization=self.request.user.organization_id, response_id=response_id
         )
         data = CannedResponseInput(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
@@ -206,7 +213,7 @@ class CannedResponseDetailApi(OrganizationMixin, APIView):
     @extend_schema(responses={204: None})
     def delete(self, request: Request, response_id: int) -> Response:
         response = selectors.canned_response_of(
-            organization=self.organization, response_id=response_id
+            organization=self.request.user.organization_id, response_id=response_id
         )
         services.canned_response_delete(actor=request.user, response=response)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -244,7 +251,7 @@ class AiHealthApi(APIView):
 # --- Stats ----------------------------------------------------------------------------------
 
 
-class StatsApi(OrganizationMixin, APIView):
+class StatsApi(APIView):
     """``?from=&to=`` (ISO 8601) or ``?days=`` (the last N days, 7 by default)."""
 
     permission_classes = [IsStaff]
@@ -276,5 +283,5 @@ class StatsApi(OrganizationMixin, APIView):
     def get(self, request: Request) -> Response:
         data = self.Input(data=request.query_params)
         data.is_valid(raise_exception=True)
-        stats = support_stats(organization=self.organization, **data.validated_data)
+        stats = support_stats(organization=self.request.user.organization_id, **data.validated_data)
         return Response(stats_data(stats))

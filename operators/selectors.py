@@ -50,9 +50,10 @@ def open_loads(user_ids: list[int]) -> dict[int, int]:
     return dict(rows)
 
 
-def _assigned_count(status: str) -> Coalesce:
+def assigned_count(user_ref: str, status: str) -> Coalesce:
+    """Subquery: support chats in ``status`` assigned to the user ``user_ref`` points at."""
     counted = (
-        Chat.objects.filter(assignee_id=OuterRef("pk"), kind=ChatKind.SUPPORT, status=status)
+        Chat.objects.filter(assignee_id=OuterRef(user_ref), kind=ChatKind.SUPPORT, status=status)
         .order_by()
         .values("assignee_id")
         .annotate(n=Count("id"))
@@ -68,8 +69,8 @@ def operators_of(*, organization: Organization | int) -> QuerySet[User]:
         scoped(User.objects.all(), organization)
         .filter(role__in=STAFF_ROLES, is_active=True)
         .select_related("operator_profile")
-        .annotate(open_chats=_assigned_count(ChatStatus.OPEN))
-        .annotate(pending_chats=_assigned_count(ChatStatus.PENDING))
+        .annotate(open_chats=assigned_count("pk", ChatStatus.OPEN))
+        .annotate(pending_chats=assigned_count("pk", ChatStatus.PENDING))
         .order_by("name", "pk")
     )
 

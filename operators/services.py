@@ -233,10 +233,12 @@ def _locked_support_chat(actor: User, chat_id: int) -> Chat:
     return chat
 
 
-def _staff_member(*, organization_id: int, user_id: int) -> User:
-    user = User.objects.filter(
-        pk=user_id, organization_id=organization_id, role__in=STAFF_ROLES, is_active=True
-    ).first()
+def _staff_member(*, organization_id: int | None, user_id: int) -> User:
+    """An active staff member of the organization (``None``: any, for the platform owner)."""
+    users = User.objects.filter(pk=user_id, role__in=STAFF_ROLES, is_active=True)
+    if organization_id is not None:
+        users = users.filter(organization_id=organization_id)
+    user = users.first()
     if user is None:
         raise NotFound("Operator not found.", code="operator_not_found")
     return user
@@ -515,7 +517,9 @@ def operator_profile_update(
     room is filled from the backlog at once."""
     if not actor.is_manager:
         raise Forbidden("Only a senior operator or an admin changes operators.", code="not_manager")
-    user = _staff_member(organization_id=actor.organization_id, user_id=user_id)
+    user = _staff_member(
+        organization_id=None if actor.is_superuser else actor.organization_id, user_id=user_id
+    )
     if capacity is not None and not (0 <= capacity <= MAX_CAPACITY):
         raise ValidationFailed(
             f"Capacity is 0 to {MAX_CAPACITY}.",

@@ -67,6 +67,8 @@ def median_duration(chats: QuerySet[Chat], *, end: str, start: str = "created_at
         median, count = row["median"], row["count"]
     else:
         count = chats.count()
+        if not count:
+            return MedianResult(None, 0)
         middle = list(
             chats.annotate(seconds=duration)
             .order_by("seconds")
