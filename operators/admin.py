@@ -154,6 +154,7 @@ class OperatorProfileAdmin(TenantAdmin):
     ]
     list_filter = ["availability"]
     list_select_related = ["user"]
+    ordering = ["user__name", "user_id"]
     search_fields = ["user__email", "user__name"]
     fields = ["user", "availability", "capacity", "last_assigned_at", "disconnected_at"]
     readonly_fields = ["last_assigned_at", "disconnected_at"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -34,7 +35,7 @@ class _ChatActionApi(APIView):
     def act(self, request: Request, chat: Chat) -> Chat:
         raise NotImplementedError
 
-    @extend_schema(request=None, responses={200: None})
+    @extend_schema(request=None, responses={200: OpenApiTypes.OBJECT})
     def post(self, request: Request, chat_id: int) -> Response:
         chat = self.act(request, chat_for(request.user, chat_id))
         return Response(chat_data(selectors.chat_for_payload(chat.pk)))
@@ -46,7 +47,7 @@ class ChatAssignApi(_ChatActionApi):
     class Input(serializers.Serializer):
         operator_id = serializers.IntegerField()
 
-    @extend_schema(request=Input, responses={200: None})
+    @extend_schema(request=Input, responses={200: OpenApiTypes.OBJECT})
     def post(self, request: Request, chat_id: int) -> Response:
         return super().post(request, chat_id)
 
@@ -88,7 +89,7 @@ class ChatReopenApi(_ChatActionApi):
 class OperatorListApi(APIView):
     permission_classes = [IsStaff]
 
-    @extend_schema(responses={200: None})
+    @extend_schema(operation_id="operators_list", responses={200: OpenApiTypes.OBJECT})
     def get(self, request: Request) -> Response:
         operators = selectors.operators_of(organization=self.request.user.organization_id)
         availability = request.query_params.get("availability")
@@ -105,12 +106,11 @@ class OperatorMeApi(APIView):
     class Input(serializers.Serializer):
         availability = serializers.ChoiceField(choices=Availability.choices)
 
-    @extend_schema(responses={200: None})
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def get(self, request: Request) -> Response:
-        services.operator_profile_get(request.user)
         return Response(self._render())
 
-    @extend_schema(request=Input, responses={200: None})
+    @extend_schema(request=Input, responses={200: OpenApiTypes.OBJECT})
     def patch(self, request: Request) -> Response:
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
@@ -137,14 +137,14 @@ class OperatorDetailApi(APIView):
         )
         availability = serializers.ChoiceField(choices=Availability.choices, required=False)
 
-    @extend_schema(responses={200: None})
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def get(self, request: Request, user_id: int) -> Response:
         user = selectors.operator_of(
             organization=self.request.user.organization_id, user_id=user_id
         )
         return Response(operator_data(user))
 
-    @extend_schema(request=Input, responses={200: None})
+    @extend_schema(request=Input, responses={200: OpenApiTypes.OBJECT})
     def patch(self, request: Request, user_id: int) -> Response:
         selectors.operator_of(
             organization=self.request.user.organization_id, user_id=user_id
@@ -171,7 +171,11 @@ class CannedResponseListApi(APIView):
 
     permission_classes = [IsStaff]
 
-    @extend_schema(parameters=[OpenApiParameter("q", str, required=False)], responses={200: None})
+    @extend_schema(
+        operation_id="canned_responses_list",
+        parameters=[OpenApiParameter("q", str, required=False)],
+        responses={200: OpenApiTypes.OBJECT},
+    )
     def get(self, request: Request) -> Response:
         responses = selectors.canned_responses_of(
             organization=self.request.user.organization_id, query=request.query_params.get("q", "")
@@ -180,7 +184,7 @@ class CannedResponseListApi(APIView):
         page = paginator.paginate_queryset(responses, request, view=self)
         return paginator.get_paginated_response([canned_response_data(r) for r in page])
 
-    @extend_schema(request=CannedResponseInput, responses={201: None})
+    @extend_schema(request=CannedResponseInput, responses={201: OpenApiTypes.OBJECT})
     def post(self, request: Request) -> Response:
         data = CannedResponseInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -191,14 +195,14 @@ class CannedResponseListApi(APIView):
 class CannedResponseDetailApi(APIView):
     permission_classes = [IsStaff]
 
-    @extend_schema(responses={200: None})
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def get(self, request: Request, response_id: int) -> Response:
         response = selectors.canned_response_of(
             organization=self.request.user.organization_id, response_id=response_id
         )
         return Response(canned_response_data(response))
 
-    @extend_schema(request=CannedResponseInput(partial=True), responses={200: None})
+    @extend_schema(request=CannedResponseInput(partial=True), responses={200: OpenApiTypes.OBJECT})
     def patch(self, request: Request, response_id: int) -> Response:
         response = selectors.canned_response_of(
             organization=self.request.user.organization_id, response_id=response_id
@@ -229,7 +233,8 @@ class SuggestionsApi(APIView):
         limit = serializers.IntegerField(min_value=1, max_value=10, default=3)
 
     @extend_schema(
-        parameters=[OpenApiParameter("limit", int, required=False)], responses={200: None}
+        parameters=[OpenApiParameter("limit", int, required=False)],
+        responses={200: OpenApiTypes.OBJECT},
     )
     def get(self, request: Request, chat_id: int) -> Response:
         data = self.Input(data=request.query_params)
@@ -243,7 +248,7 @@ class SuggestionsApi(APIView):
 class AiHealthApi(APIView):
     permission_classes = [IsStaff]
 
-    @extend_schema(responses={200: None})
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def get(self, request: Request) -> Response:
         return Response(suggestions.ai_health())
 
@@ -278,7 +283,7 @@ class StatsApi(APIView):
             OpenApiParameter("to", str, required=False),
             OpenApiParameter("days", int, required=False),
         ],
-        responses={200: None},
+        responses={200: OpenApiTypes.OBJECT},
     )
     def get(self, request: Request) -> Response:
         data = self.Input(data=request.query_params)

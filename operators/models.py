@@ -51,7 +51,7 @@ class OperatorProfile(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        ordering = ["user__name", "user_id"]
+        ordering = ["user_id"]
         indexes = [models.Index(fields=["availability"], name="operators_profile_avail_idx")]
 
     def __str__(self) -> str:

@@ -451,7 +451,11 @@ def _profile_locked(profiles: dict[int, OperatorProfile], user: User) -> Operato
     profile = profiles.get(user.pk)
     if profile is None:
         operator_profile_get(user)
-        profile = OperatorProfile.objects.select_for_update().select_related("user").get(user=user)
+        profile = (
+            OperatorProfile.objects.select_for_update(of=("self",))
+            .select_related("user")
+            .get(user=user)
+        )
         profiles[user.pk] = profile
     return profile
 

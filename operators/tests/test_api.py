@@ -172,8 +172,10 @@ def test_suggestions_limit_bounds(client_for, operator, customer):
     assert body == {"engine": "local", "suggestions": []}
 
 
-def test_profile_is_created_once(operator, client_for):
+def test_profile_is_created_on_first_change_only(operator, client_for):
     client = client_for(operator)
-    client.get("/api/operators/me")
-    client.get("/api/operators/me")
+    assert client.get("/api/operators/me").json()["availability"] == "offline"
+    assert not OperatorProfile.objects.filter(user=operator).exists()  # reading writes nothing
+    client.patch("/api/operators/me", {"availability": "away"}, format="json")
+    client.patch("/api/operators/me", {"availability": "online"}, format="json")
     assert OperatorProfile.objects.filter(user=operator).count() == 1

@@ -10,7 +10,7 @@ from accounts.tests.factories import UserFactory
 from chats.models import Chat, ChatStatus, Priority
 from chats.services import message_send
 from chats.tests.factories import InboxFactory
-from operators import services
+from operators import selectors, services, tasks
 from operators.models import AuditEvent, Availability, OperatorProfile
 from operators.tests.factories import OperatorProfileFactory, customer_chat, online_operator
 
@@ -201,3 +201,34 @@ def test_more_chats_than_room_wait_and_fill_in_as_room_appears(organization, sen
     services.operator_profile_update(actor=senior_operator, user_id=operators[0].pk, capacity=3)
     assert loads(*operators) == [3, 2]
     assert not Chat.objects.filter(assignee__isnull=True).exists()
+
+
+def test_backlog_order_and_scope(organization, other_organization):
+    normal = customer_chat(organization)
+    urgent_new = customer_chat(organization, priority=Priority.URGENT)
+    urgent_old = customer_chat(organization, priority=Priority.URGENT)
+    Chat.objects.filter(pk=urgent_old.pk).update(created_at=timezone.now() - timedelta(hours=1))
+    low = customer_chat(organization, priority=Priority.LOW)
+    customer_chat(organization, status=ChatStatus.PENDING)  # waits on the customer
+    customer_chat(other_organization)
+    manual = customer_chat(organization, inbox=InboxFactory(organization=organization,
+                                                            auto_assign=False))  # fmt: skip
+    order = list(selectors.backlog_of(organization=organization).values_list("pk", flat=True))
+    assert order == [urgent_old.pk, urgent_new.pk, normal.pk, low.pk]
+    assert manual.pk not in order
+    assert sorted(selectors.organizations_with_backlog()) == sorted(
+        [organization.pk, other_organization.pk]
+    )
+
+
+def test_periodic_drain_fills_room_that_appeared_without_a_trigger(
+    organization, other_organization
+):
+    ours = online_operator(organization, capacity=0)
+    theirs = online_operator(other_organization, capacity=0)
+    waiting = [customer_chat(organization), customer_chat(other_organization)]
+    assert all(c.assignee_id is None for c in waiting)
+    OperatorProfile.objects.update(capacity=1)  # e.g. a bulk change outside the services
+    assert tasks.operators_backlog_drain() == 2
+    assert tasks.operators_backlog_drain() == 0  # idempotent
+    assert loads(ours, theirs) == [1, 1]
