@@ -13,6 +13,8 @@ from django.db import transaction
 from accounts.models import Organization, Role, User
 from accounts.services import user_groups_sync
 from operators.models import Availability, CannedResponse, OperatorProfile
+from orders.models import Order, OrderStatus
+from orders.services import order_create, order_status_change
 
 DEMO_ORGANIZATION = ("demo", "Demo Shop")
 
@@ -41,10 +43,22 @@ DEMO_USERS = [
 ]
 
 
+# (title, [(item, quantity, unit price)], status steps after creation), in EUR.
+DEMO_ORDERS = [
+    (
+        "Espresso machine with descaler",
+        [("Espresso machine Classic", "1", "349.00"), ("Descaler 500 ml", "2", "9.90")],
+        [OrderStatus.CONFIRMED, OrderStatus.IN_PROGRESS],
+    ),
+    ("Coffee beans, monthly", [("Coffee beans 1 kg", "3", "18.50")], []),
+]
+
+
 @transaction.atomic
 def seed_demo() -> tuple[Organization, list[DemoLogin]]:
     slug, name = DEMO_ORGANIZATION
     organization, _ = Organization.objects.get_or_create(slug=slug, defaults={"name": name})
+    users: dict[str, User] = {}
     for login in DEMO_USERS:
         user = User.objects.filter(email__iexact=login.email).first()
         if user is None:
@@ -57,6 +71,7 @@ def seed_demo() -> tuple[Organization, list[DemoLogin]]:
             user.set_password(login.password)
             user.save(update_fields=["password"])
         user_groups_sync(user)
+        users[login.role] = user
         if user.role in (Role.SENIOR_OPERATOR, Role.OPERATOR):
             # Online, so the demo customer's chat is assigned at once.
             OperatorProfile.objects.get_or_create(
@@ -66,4 +81,21 @@ def seed_demo() -> tuple[Organization, list[DemoLogin]]:
         CannedResponse.objects.get_or_create(
             organization=organization, shortcut=shortcut, defaults={"text": text}
         )
+    _seed_demo_orders(customer=users[Role.CUSTOMER], staff=users[Role.SENIOR_OPERATOR])
     return organization, DEMO_USERS
+
+
+def _seed_demo_orders(*, customer: User, staff: User) -> None:
+    """The demo customer's orders, each created once (found again by its title)."""
+    for title, items, steps in DEMO_ORDERS:
+        if Order.objects.filter(customer=customer, title=title).exists():
+            continue
+        order = order_create(
+            actor=staff,
+            customer_id=customer.pk,
+            title=title,
+            currency="EUR",
+            items=[{"name": n, "quantity": q, "unit_price": p} for n, q, p in items],
+        )
+        for status in steps:
+            order = order_status_change(actor=staff, order=order, status=status)

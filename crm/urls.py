@@ -11,6 +11,7 @@ admin.site.index_title = "Back office"
 api_patterns = [
     path("", include("accounts.urls")),
     path("", include("operators.urls")),
+    path("", include("orders.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
 ]
@@ -21,6 +22,7 @@ urlpatterns = [
     path("metrics", metrics.metrics_view, name="metrics"),
     path("api/", include(api_patterns)),
     path("admin/", admin.site.urls),
+    path("", include("accounts.cabinet_urls")),
 ]
 
 handler400 = "crm.errors.json_or_html_400"

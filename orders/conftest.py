@@ -1,0 +1,29 @@
+"""Fixtures for the orders app's tests."""
+
+from __future__ import annotations
+
+import pytest
+
+from crm import events
+
+
+@pytest.fixture
+def captured_events():
+    """Events as delivered (after commit): a list of ``(type, data, groups)``."""
+    sent: list[tuple[str, dict, tuple[str, ...]]] = []
+    stop = events.observe(lambda t, d, g: sent.append((t, d, g)))
+    yield sent
+    stop()
+
+
+@pytest.fixture
+def back_office(client):
+    """``back_office(user)``: Django's test client signed in to the admin as that user."""
+    from accounts.tests.factories import DEFAULT_PASSWORD
+
+    def sign_in(user):
+        client.logout()
+        assert client.login(username=user.email, password=DEFAULT_PASSWORD)
+        return client
+
+    return sign_in
