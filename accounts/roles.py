@@ -35,7 +35,6 @@ _SENIOR_OPERATOR = {
     "orders.order": (VIEW, ADD, CHANGE),
     "orders.orderitem": (VIEW, ADD, CHANGE, DELETE),
     "operators.operatorprofile": (VIEW, CHANGE),
-    "operators.cannedresponse": ALL,
     "operators.auditevent": (VIEW,),
 }
 _ADMIN = {
@@ -51,6 +50,7 @@ _ADMIN = {
     "orders.orderevent": (VIEW,),
     "media.mediafile": (VIEW, ADD, CHANGE, DELETE),
     "operators.operatorprofile": ALL,
+    "operators.cannedresponse": ALL,
 }
 
 ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {

@@ -1,4 +1,5 @@
-"""Demo data for a first look: one organization with an admin, two operators and a customer.
+"""Demo data for a first look: one organization with an admin, two operators (online, with
+profiles) and a customer, and a few canned responses.
 
 Idempotent: running it again finds what exists and creates only what is missing.
 """
@@ -11,6 +12,7 @@ from django.db import transaction
 
 from accounts.models import Organization, Role, User
 from accounts.services import user_groups_sync
+from operators.models import Availability, CannedResponse, OperatorProfile
 from orders.models import Order, OrderStatus
 from orders.services import order_create, order_status_change
 
@@ -24,6 +26,14 @@ class DemoLogin:
     password: str
     name: str
 
+
+DEMO_CANNED_RESPONSES = [
+    ("hello", "Hello! Thanks for writing to Demo Shop. How can I help you today?"),
+    ("order-status", "Let me check the status of your order. Could you send me its number?"),
+    ("delivery", "Delivery usually takes 2 to 4 business days after the order ships."),
+    ("refund", "I'm sorry about that. I've started a refund; it reaches your card in 5-7 days."),
+    ("bye", "Glad I could help! Write any time if you have more questions."),
+]
 
 DEMO_USERS = [
     DemoLogin(Role.ADMIN, "admin@demo.example.com", "demo-admin-2025", "Alice Admin"),
@@ -62,6 +72,15 @@ def seed_demo() -> tuple[Organization, list[DemoLogin]]:
             user.save(update_fields=["password"])
         user_groups_sync(user)
         users[login.role] = user
+        if user.role in (Role.SENIOR_OPERATOR, Role.OPERATOR):
+            # Online, so the demo customer's chat is assigned at once.
+            OperatorProfile.objects.get_or_create(
+                user=user, defaults={"availability": Availability.ONLINE, "capacity": 5}
+            )
+    for shortcut, text in DEMO_CANNED_RESPONSES:
+        CannedResponse.objects.get_or_create(
+            organization=organization, shortcut=shortcut, defaults={"text": text}
+        )
     _seed_demo_orders(customer=users[Role.CUSTOMER], staff=users[Role.SENIOR_OPERATOR])
     return organization, DEMO_USERS
 

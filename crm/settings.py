@@ -64,6 +64,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "crm.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "servestatic.middleware.ServeStaticMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -168,7 +169,17 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": f"{REDIS_KEY_PREFIX}:celery:"}
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="crm")
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE: dict = {
+    # Safety nets for the assignment queue; both are idempotent.
+    "operators-presence-sweep": {
+        "task": "operators.tasks.operators_presence_sweep",
+        "schedule": 30.0,
+    },
+    "operators-backlog-drain": {
+        "task": "operators.tasks.operators_backlog_drain",
+        "schedule": 60.0,
+    },
+}
 
 # --- Auth -----------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
@@ -246,6 +257,16 @@ RATE_LIMIT_DEFAULTS = {
 }
 RATE_LIMITS = {**RATE_LIMIT_DEFAULTS, **env.dict("RATE_LIMITS", default={})}
 
+# --- Operators: assignment queue and reply suggestions --------------------------------------
+OPERATOR_DEFAULT_CAPACITY = env.int("OPERATOR_DEFAULT_CAPACITY", default=5)
+# An operator whose last socket closed keeps receiving chats for this long (a reload, a flaky
+# network), then goes offline for auto-assignment.
+OPERATOR_OFFLINE_GRACE_SECONDS = env.int("OPERATOR_OFFLINE_GRACE_SECONDS", default=120)
+AI_API_KEY = env.str("AI_API_KEY", default="")
+AI_BASE_URL = env.str("AI_BASE_URL", default="https://api.deepseek.com")
+AI_MODEL = env.str("AI_MODEL", default="deepseek-chat")
+AI_TIMEOUT_SECONDS = env.float("AI_TIMEOUT_SECONDS", default=8.0)
+
 # --- I18n, static, media --------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
@@ -315,7 +336,10 @@ CSRF_COOKIE_HTTPONLY = False  # the cabinet's JavaScript reads it for fetch()
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+# /metrics: with a token, only "Authorization: Bearer <token>"; without one, only loopback.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# PROMETHEUS_MULTIPROC_DIR (read by prometheus_client itself) turns on multiprocess mode: every
+# process of a machine writes there and /metrics adds them up. Empty the directory on deploy.
 if PRODUCTION:
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
     SECURE_REDIRECT_EXEMPT = [r"^health"]

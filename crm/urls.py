@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from crm import health
+from crm import health, metrics
 
 admin.site.site_header = "Connector CRM back office"
 admin.site.site_title = "Connector CRM"
@@ -10,6 +10,7 @@ admin.site.index_title = "Back office"
 
 api_patterns = [
     path("", include("accounts.urls")),
+    path("", include("operators.urls")),
     path("", include("orders.urls")),
     path("", include("media.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
@@ -19,6 +20,7 @@ api_patterns = [
 urlpatterns = [
     path("health", health.health, name="health"),
     path("health/ready", health.ready, name="health-ready"),
+    path("metrics", metrics.metrics_view, name="metrics"),
     path("api/", include(api_patterns)),
     path("admin/", admin.site.urls),
     path("", include("accounts.cabinet_urls")),
