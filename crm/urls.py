@@ -10,6 +10,7 @@ admin.site.index_title = "Back office"
 
 api_patterns = [
     path("", include("accounts.urls")),
+    path("", include("chats.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
 ]
