@@ -66,6 +66,18 @@ class SendResult:
     created: bool
 
 
+def _locked(chats):
+    """The chat row lock every write that changes a chat's messages or members takes.
+
+    ``FOR NO KEY UPDATE``, not ``FOR UPDATE``: it serializes the writers of one chat just the
+    same, but does not block the ``FOR KEY SHARE`` lock PostgreSQL takes on the chat when
+    another transaction inserts a row that references it (a read pointer, a message). With
+    ``FOR UPDATE`` a send waiting on a concurrent reader's new pointer row, while that reader's
+    insert waits on the send's chat lock, deadlocks.
+    """
+    return chats.select_for_update(no_key=True)
+
+
 def participant_ids_of(chat: Chat) -> list[int]:
     return list(
         Membership.objects.filter(chat=chat, is_participant=True).values_list("user_id", flat=True)
@@ -282,7 +294,7 @@ def chat_project_get_or_create(
 
 
 def _internal_chat_for_change(actor: User, chat_id: int) -> Chat:
-    chat = chat_for(actor, chat_id, queryset=chats_visible_to(actor).select_for_update())
+    chat = chat_for(actor, chat_id, queryset=_locked(chats_visible_to(actor)))
     _require_staff(actor)
     if chat.kind not in (ChatKind.GROUP, ChatKind.PROJECT):
         raise ValidationFailed(
@@ -346,7 +358,7 @@ def chat_update(
 ) -> Chat:
     """Staff rename a chat they see; a support chat's status and priority go through the
     operators' workflow (which checks who may change them)."""
-    chat = chat_for(actor, chat.pk, queryset=chats_visible_to(actor).select_for_update())
+    chat = chat_for(actor, chat.pk, queryset=_locked(chats_visible_to(actor)))
     _require_staff(actor)
     if (status is not None or priority is not None) and not chat.is_support:
         raise ValidationFailed("Only support chats have a status and priority.", code="not_support")
@@ -546,7 +558,7 @@ def _message_send_locked(
 ) -> SendResult:
     # Locking the chat row serializes sends within one chat, so message ids grow in commit
     # order (clients use them as cursors) and last_message/unread updates never interleave.
-    chat = chat_for(sender, chat.pk, queryset=chats_visible_to(sender).select_for_update())
+    chat = chat_for(sender, chat.pk, queryset=_locked(chats_visible_to(sender)))
     if client_id:
         existing = Message.objects.filter(chat=chat, sender=sender, client_id=client_id).first()
         if existing is not None:
@@ -632,7 +644,7 @@ def message_post_system(
     """A system line in the chat ("Order #1042: confirmed → in progress", "Assigned to Ann").
     Staff-only system lines are hidden from the customer. Counts as unread for nobody."""
     with transaction.atomic():
-        chat = Chat.objects.select_for_update().get(pk=chat.pk)
+        chat = _locked(Chat.objects).get(pk=chat.pk)
         message = Message.objects.create(
             chat=chat,
             sender=None,
@@ -658,7 +670,7 @@ def _message_for_change(actor: User, message_id: int) -> tuple[Message, Chat]:
     )
     if row is None:
         raise NotFound("Message not found.", code="message_not_found")
-    chat = Chat.objects.select_for_update().get(pk=row)
+    chat = _locked(Chat.objects).get(pk=row)
     message = (
         Message.objects.select_for_update(of=("self",)).select_related("sender").get(pk=message_id)
     )
@@ -703,9 +715,12 @@ def message_delete(*, actor: User, message: Message) -> Message:
         return message
     affected: list[int] = []
     if _counts_as_unread(message):
+        # Lock the rows that count it, then lower them: a reader who moves their pointer
+        # meanwhile either went first (and is no longer selected) or waits and recounts.
         rows = _counted_for_rows(message).filter(unread_count__gt=0)
-        affected = list(rows.values_list("user_id", flat=True))
-        Membership.objects.filter(chat=chat, user_id__in=affected).update(
+        locked = list(rows.select_for_update(of=("self",)).values_list("pk", "user_id"))
+        affected = [user_id for _, user_id in locked]
+        Membership.objects.filter(pk__in=[pk for pk, _ in locked]).update(
             unread_count=F("unread_count") - 1
         )
     message.deleted_at = timezone.now()
@@ -800,7 +815,7 @@ def unread_counts_rebuild(*, chat_ids: list[int] | None = None, batch_size: int 
             return fixed
         last_id = batch[-1]
         with transaction.atomic():
-            list(Chat.objects.select_for_update().filter(pk__in=batch).order_by("pk").values("pk"))
+            list(_locked(Chat.objects.filter(pk__in=batch)).order_by("pk").values("pk"))
             rows = Membership.objects.filter(chat_id__in=batch)
             for staff in (True, False):
                 is_staff = staff_users_q("user__")

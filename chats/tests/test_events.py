@@ -51,10 +51,13 @@ def test_send_events_after_commit_only(
 def test_rolled_back_send_sends_nothing(
     customer, operator, support, captured, django_capture_on_commit_callbacks
 ):
-    with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        with pytest.raises(RuntimeError), transaction.atomic():
-            message_send(sender=customer, chat=support, text="never")
-            raise RuntimeError("abort")
+    with (
+        django_capture_on_commit_callbacks(execute=True) as callbacks,
+        pytest.raises(RuntimeError),
+        transaction.atomic(),
+    ):
+        message_send(sender=customer, chat=support, text="never")
+        raise RuntimeError("abort")
     assert callbacks == [] and captured == []
 
 

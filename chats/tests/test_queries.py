@@ -40,15 +40,14 @@ def _make_chats(n: int, organization, operator, admin_user) -> None:
                 sender=customer, chat=chat, kind="image", attachment_ids=[_media(customer).pk]
             )
         else:
-            chat = chat_group_create(
-                actor=admin_user, name=f"g{i}", participant_ids=[operator.pk]
-            )
+            chat = chat_group_create(actor=admin_user, name=f"g{i}", participant_ids=[operator.pk])
             message_send(sender=admin_user, chat=chat, text=f"hello {i}")
 
 
 @pytest.mark.parametrize("n", [5, 50])
-def test_chat_list_budget(client_for, organization, operator, admin_user, n,
-                          django_assert_num_queries):
+def test_chat_list_budget(
+    client_for, organization, operator, admin_user, n, django_assert_num_queries
+):
     _make_chats(n, organization, operator, admin_user)
     client = client_for(operator)
     with django_assert_num_queries(CHAT_LIST_QUERIES):
@@ -85,8 +84,9 @@ def test_history_budget(client_for, customer, operator, support, n, django_asser
 
 
 @pytest.mark.parametrize("n", [5, 50])
-def test_unread_counts_budget(client_for, organization, operator, admin_user, n,
-                              django_assert_num_queries):
+def test_unread_counts_budget(
+    client_for, organization, operator, admin_user, n, django_assert_num_queries
+):
     _make_chats(n, organization, operator, admin_user)
     client = client_for(operator)
     with django_assert_num_queries(UNREAD_COUNTS_QUERIES):
