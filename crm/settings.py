@@ -169,6 +169,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": f"{REDIS_KEY_PREFIX}:cele
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="crm")
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE: dict = {}
+# Unread counts are kept exact by every write; this rebuilds them from the read pointers anyway.
+CELERY_BEAT_SCHEDULE["chats-unread-counts-reconcile"] = {
+    "task": "chats.tasks.unread_counts_reconcile",
+    "schedule": env.int("UNREAD_RECONCILE_SECONDS", default=3600),
+}
 
 # --- Auth -----------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
