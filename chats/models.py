@@ -228,6 +228,12 @@ class Membership(models.Model):
         ]
         indexes = [
             models.Index(fields=["user", "chat"], name="chats_membership_user_chat"),
+            # "Internal chats I take part in" (chat visibility) skips staff read-state rows.
+            models.Index(
+                fields=["user", "chat"],
+                condition=Q(is_participant=True),
+                name="chats_membership_participant",
+            ),
             # A user's unread total and the unread filter read only the rows that have some.
             models.Index(
                 fields=["user", "chat"],

@@ -5,7 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
+from django.db.models import (
+    BigIntegerField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    IntegerField,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+)
 from django.db.models.functions import Coalesce
 
 from accounts.models import STAFF_ROLES, Organization, User
@@ -25,6 +37,7 @@ from crm.tenancy import scoped
 HISTORY_DEFAULT_LIMIT = 50
 HISTORY_MAX_LIMIT = 200
 SEARCH_LIMIT = 50
+SEARCH_PROBE = 1000
 
 
 def staff_users_q(prefix: str = "") -> Q:
@@ -271,15 +284,23 @@ def message_search(
     messages = Message.objects.filter(chat__in=chats, deleted_at__isnull=True).filter(
         visible_messages_q(viewer)
     )
+    order = F("id").desc()
     if connection.vendor == "postgresql":
         from django.contrib.postgres.search import SearchQuery, SearchVector
 
         messages = messages.annotate(search=SearchVector("text", config="simple")).filter(
             search=SearchQuery(query, config="simple", search_type="websearch")
         )
+        # Newest-first with LIMIT tempts the planner to walk the primary key backwards and
+        # test every row, which is fast for common words and a full scan for rare ones (its
+        # guess for a word it has no statistics on is 0.5% of the rows). A bounded probe
+        # through the GIN index tells which case this is; few matches are then sorted
+        # (ordering by id + 0 keeps the planner off the primary key), many are walked.
+        if messages.values("pk")[:SEARCH_PROBE].count() < SEARCH_PROBE:
+            order = ExpressionWrapper(F("id") + 0, output_field=BigIntegerField()).desc()
     else:
         messages = messages.filter(text__icontains=query)
-    return list(_with_message_relations(messages.order_by("-id"))[:limit])
+    return list(_with_message_relations(messages.order_by(order))[:limit])
 
 
 # --- Unread counts --------------------------------------------------------------------------

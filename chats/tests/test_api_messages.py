@@ -366,3 +366,17 @@ class TestSearch:
 
     def test_missing_query_is_400(self, client_for, customer):
         assert client_for(customer).get("/api/messages/search").status_code == 400
+
+
+def test_search_newest_first_for_rare_and_common_words(
+    client_for, customer, operator, support, monkeypatch
+):
+    from chats import selectors
+
+    sent = [send(customer, support, f"refund number {i}") for i in range(5)]
+    client = client_for(operator)
+    rare = client.get("/api/messages/search", {"q": "refund"}).json()["results"]
+    monkeypatch.setattr(selectors, "SEARCH_PROBE", 2)  # now "refund" counts as common
+    common = client.get("/api/messages/search", {"q": "refund", "limit": 3}).json()["results"]
+    assert [m["id"] for m in rare] == [m.pk for m in reversed(sent)]
+    assert [m["id"] for m in common] == [m.pk for m in reversed(sent)][:3]
