@@ -77,6 +77,7 @@ class ChatListApi(APIView):
         project_id = serializers.IntegerField(required=False, min_value=1, allow_null=True)
 
     @extend_schema(
+        operation_id="chats_list",
         parameters=[
             OpenApiParameter(
                 "kind", str, description="support, direct, group, project (comma list)"

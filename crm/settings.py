@@ -236,6 +236,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "RoleEnum": "accounts.models.Role",
         "StaffRoleEnum": ["admin", "senior_operator", "operator"],
+        "MessageKindEnum": "chats.models.MessageKind",
+        "InternalChatKindEnum": ["direct", "group", "project"],
     },
 }
 
