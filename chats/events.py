@@ -58,6 +58,8 @@ def unread_updated(*, user_id: int, chat_id: int, unread_count: int, total: int)
 
 
 def _chat_event(event_type: str, chat: Chat, *, participant_ids: Iterable[int]) -> None:
+    """``participant_ids`` (internal chats) are who hears it; the payload lists every current
+    participant."""
     if chat.is_support:
         # Staff and the customer get different views (the customer's never shows a note).
         send_event(event_type, chat_data(chat), groups=[staff_group(chat.organization_id)])
@@ -68,8 +70,12 @@ def _chat_event(event_type: str, chat: Chat, *, participant_ids: Iterable[int]) 
                 groups=[user_group(chat.customer_id)],
             )
         return
+    from chats.selectors import participants_of
+
     send_event(
-        event_type, chat_data(chat), groups=chat_audience(chat, participant_ids=participant_ids)
+        event_type,
+        chat_data(chat, participants=participants_of(chat)),
+        groups=chat_audience(chat, participant_ids=participant_ids),
     )
 
 

@@ -145,15 +145,22 @@ class Chat(models.Model):
         blank=True,
         related_name="+",
     )
-    # Denormalized for the chat list: the newest visible message and its time.
+    # Denormalized for the chat list, kept by the send path under the chat's row lock: the
+    # newest message (staff view), the newest one a customer may see (notes and staff-only
+    # system lines skipped), and the time of the last activity, which orders every list and is
+    # never null (a chat without messages sorts by its creation), so both databases agree.
     last_message = models.ForeignKey(
         "Message", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    last_public_message = models.ForeignKey(
+        "Message", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     last_message_at = models.DateTimeField(null=True, blank=True)
+    last_activity_at = models.DateTimeField(default=timezone.now)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
-        ordering = ["-last_message_at", "-id"]
+        ordering = ["-last_activity_at", "-id"]
         constraints = [
             models.UniqueConstraint(
                 fields=["inbox", "customer"],
@@ -167,14 +174,23 @@ class Chat(models.Model):
             ),
         ]
         indexes = [
+            # The chat list: an organization's chats by last activity, optionally by kind.
             models.Index(
-                fields=["organization", "kind", "-last_message_at", "-id"],
+                fields=["organization", "-last_activity_at", "-id"],
+                name="chats_org_activity_idx",
+            ),
+            models.Index(
+                fields=["organization", "kind", "-last_activity_at", "-id"],
                 name="chats_org_kind_activity_idx",
             ),
+            # Status filters, the unassigned count and operator load.
             models.Index(
                 fields=["organization", "status", "assignee"], name="chats_org_status_assignee"
             ),
             models.Index(fields=["assignee", "status"], name="chats_assignee_status_idx"),
+            models.Index(
+                fields=["assignee", "-last_activity_at", "-id"], name="chats_assignee_activity_idx"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -212,6 +228,18 @@ class Membership(models.Model):
         ]
         indexes = [
             models.Index(fields=["user", "chat"], name="chats_membership_user_chat"),
+            # "Internal chats I take part in" (chat visibility) skips staff read-state rows.
+            models.Index(
+                fields=["user", "chat"],
+                condition=Q(is_participant=True),
+                name="chats_membership_participant",
+            ),
+            # A user's unread total and the unread filter read only the rows that have some.
+            models.Index(
+                fields=["user", "chat"],
+                condition=Q(unread_count__gt=0),
+                name="chats_membership_unread",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -239,7 +267,10 @@ class Delivery(models.TextChoices):
 class Message(models.Model):
     tenant_path = "chat__organization"
 
-    chat = models.ForeignKey(Chat, on_delete=models.CASCADE, related_name="messages")
+    # Indexed by (chat, id) below, which also serves every lookup by chat alone.
+    chat = models.ForeignKey(
+        Chat, on_delete=models.CASCADE, related_name="messages", db_index=False
+    )
     sender = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,

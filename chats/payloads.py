@@ -55,12 +55,16 @@ def chat_data(
     last_message: Message | None = None,
     viewer_is_staff: bool = True,
 ) -> dict:
-    """Expects ``customer``, ``assignee``, ``inbox`` (and ``last_message`` with its sender)
-    selected by the caller on lists."""
+    """Expects ``customer``, ``assignee``, ``inbox`` (and the last message with its sender)
+    selected by the caller on lists (``chats.selectors.chats_for_list`` does). Customers see
+    the newest message they may read as ``last_message``, never a note."""
     if last_message is None:
-        last_message = chat.last_message if chat.last_message_id else None
+        if viewer_is_staff:
+            last_message = chat.last_message if chat.last_message_id else None
+        else:
+            last_message = chat.last_public_message if chat.last_public_message_id else None
     if last_message is not None and last_message.staff_only and not viewer_is_staff:
-        last_message = None  # the customer's list never shows a note; clients refetch
+        last_message = None
     data = {
         "id": chat.pk,
         "kind": chat.kind,
@@ -85,9 +89,9 @@ def chat_data(
         "project_id": chat.project_id,
         "last_message": message_data(last_message) if last_message is not None else None,
         "last_message_at": chat.last_message_at,
+        "last_activity_at": chat.last_activity_at,
         "created_at": chat.created_at,
         "unread_count": unread_count,
+        "participants": [user_brief(u) for u in participants or ()],
     }
-    if participants is not None:
-        data["participants"] = [user_brief(u) for u in participants]
     return data

@@ -179,6 +179,11 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "operators.tasks.operators_backlog_drain",
         "schedule": 60.0,
     },
+    # Unread counts are kept exact by every write; this rebuilds them from the pointers anyway.
+    "chats-unread-counts-reconcile": {
+        "task": "chats.tasks.unread_counts_reconcile",
+        "schedule": env.int("UNREAD_RECONCILE_SECONDS", default=3600),
+    },
 }
 
 # --- Auth -----------------------------------------------------------------------------------
@@ -242,6 +247,12 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "RoleEnum": "accounts.models.Role",
         "StaffRoleEnum": ["admin", "senior_operator", "operator"],
+        "MessageKindEnum": "chats.models.MessageKind",
+        "InternalChatKindEnum": ["direct", "group", "project"],
+        "ChatStatusEnum": "chats.models.ChatStatus",
+        "OrderStatusEnum": "orders.models.OrderStatus",
+        "MediaKindEnum": "media.models.MediaKind",
+        "StorageStateEnum": "media.models.StorageState",
     },
 }
 

@@ -10,6 +10,7 @@ admin.site.index_title = "Back office"
 
 api_patterns = [
     path("", include("accounts.urls")),
+    path("", include("chats.urls")),
     path("", include("operators.urls")),
     path("", include("orders.urls")),
     path("", include("media.urls")),

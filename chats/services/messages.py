@@ -1,0 +1,323 @@
+"""Writes of messages: send (idempotent on the client's id), system lines, edit, soft delete.
+Each runs in one transaction under the chat's row lock and emits its events on commit."""
+
+from __future__ import annotations
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from accounts.models import User
+from chats import events
+from chats.models import Chat, ChatStatus, Membership, Message, MessageKind
+from chats.selectors import chat_for, chats_visible_to, visible_messages_q
+from chats.services.chats import chat_opened
+from chats.services.common import (
+    CUSTOMER_KINDS,
+    EDIT_WINDOW,
+    MAX_ATTACHMENTS,
+    MAX_CLIENT_ID_LENGTH,
+    MAX_TEXT_LENGTH,
+    STAFF_KINDS,
+    SendResult,
+    _locked,
+    participant_ids_of,
+)
+from chats.services.read_state import (
+    _count_new_message_as_unread,
+    _counted_for_rows,
+    _counts_as_unread,
+    _emit_unread,
+    _ensure_staff_read_states,
+)
+from crm import ratelimit
+from crm.errors import Forbidden, NotFound, RateLimited, ValidationFailed
+from crm.metrics import MESSAGES_SENT
+
+# --- Messages -------------------------------------------------------------------------------
+
+
+def _validate_text(text: str, *, has_attachments: bool) -> None:
+    if len(text) > MAX_TEXT_LENGTH:
+        raise ValidationFailed(
+            f"Message text is limited to {MAX_TEXT_LENGTH} characters ({len(text)} given).",
+            code="text_too_long",
+            fields={"text": [f"At most {MAX_TEXT_LENGTH} characters."]},
+        )
+    if not text.strip() and not has_attachments:
+        raise ValidationFailed(
+            "A message needs text or an attachment.",
+            code="empty_message",
+            fields={"text": ["This field may not be blank."]},
+        )
+
+
+def _validate_message_input(
+    *, sender: User, kind: str, text: str, attachment_ids: list[int], client_id: str | None
+) -> None:
+    allowed = STAFF_KINDS if sender.is_staff else CUSTOMER_KINDS
+    if kind not in allowed:
+        raise ValidationFailed(
+            f"Message kind {kind!r} is not allowed; use one of: {', '.join(sorted(allowed))}.",
+            code="invalid_kind",
+            fields={"kind": [f"{kind!r} is not allowed."]},
+        )
+    _validate_text(text, has_attachments=bool(attachment_ids))
+    if len(attachment_ids) > MAX_ATTACHMENTS:
+        raise ValidationFailed(
+            f"At most {MAX_ATTACHMENTS} attachments per message.", code="too_many_attachments"
+        )
+    if client_id is not None and not (0 < len(client_id) <= MAX_CLIENT_ID_LENGTH):
+        raise ValidationFailed(
+            f"client_id must be 1 to {MAX_CLIENT_ID_LENGTH} characters.", code="invalid_client_id"
+        )
+
+
+def _attachments_for(*, sender: User, chat: Chat, attachment_ids: list[int]):
+    from media.selectors import attachable_media
+
+    if not attachment_ids:
+        return []
+    files = attachable_media(uploader=sender, chat=chat, ids=attachment_ids)
+    if len(files) != len(set(attachment_ids)):
+        raise ValidationFailed(
+            "Attachments must be your own uploaded files that are not attached elsewhere.",
+            code="invalid_attachments",
+            fields={"attachment_ids": ["Unknown or unusable file."]},
+        )
+    return files
+
+
+def message_send(
+    *,
+    sender: User,
+    chat: Chat,
+    text: str = "",
+    kind: str = MessageKind.TEXT,
+    attachment_ids: list[int] | None = None,
+    client_id: str | None = None,
+) -> SendResult:
+    """Post a message as ``sender``. The same ``client_id`` from the same sender in the same
+    chat returns the first message (``created=False``) instead of a second one, also when two
+    identical requests race (the chat lock orders them, a unique constraint backs it up)."""
+    attachment_ids = [int(a) for a in (attachment_ids or [])]
+    text = text or ""
+    client_id = client_id or None
+    _validate_message_input(
+        sender=sender, kind=kind, text=text, attachment_ids=attachment_ids, client_id=client_id
+    )
+    if client_id:
+        existing = _sent_before(sender=sender, chat_id=chat.pk, client_id=client_id)
+        if existing is not None:  # a retry: not counted against the rate limit
+            return SendResult(existing, False)
+    decision = ratelimit.hit("messages_user", str(sender.pk))
+    if not decision.allowed:
+        raise RateLimited(
+            "You are sending messages too fast.",
+            code="messages_throttled",
+            retry_after=decision.retry_after,
+        )
+    try:
+        with transaction.atomic():
+            return _message_send_locked(
+                sender=sender,
+                chat=chat,
+                text=text,
+                kind=kind,
+                attachment_ids=attachment_ids,
+                client_id=client_id,
+            )
+    except IntegrityError:
+        if client_id:  # a racing twin won: answer with its message
+            existing = _sent_before(sender=sender, chat_id=chat.pk, client_id=client_id)
+            if existing is not None:
+                return SendResult(existing, False)
+        raise
+
+
+def _sent_before(*, sender: User, chat_id: int, client_id: str) -> Message | None:
+    return (
+        Message.objects.filter(
+            chat_id=chat_id,
+            chat__in=chats_visible_to(sender),
+            sender=sender,
+            client_id=client_id,
+        )
+        .select_related("sender", "chat")
+        .first()
+    )
+
+
+def _message_send_locked(
+    *,
+    sender: User,
+    chat: Chat,
+    text: str,
+    kind: str,
+    attachment_ids: list[int],
+    client_id: str | None,
+) -> SendResult:
+    # Locking the chat row serializes sends within one chat, so message ids grow in commit
+    # order (clients use them as cursors) and last_message/unread updates never interleave.
+    chat = chat_for(sender, chat.pk, queryset=_locked(chats_visible_to(sender)))
+    if client_id:
+        existing = Message.objects.filter(chat=chat, sender=sender, client_id=client_id).first()
+        if existing is not None:
+            return SendResult(existing, False)
+    files = _attachments_for(sender=sender, chat=chat, attachment_ids=attachment_ids)
+    now = timezone.now()
+    previous_last_id = chat.last_message_id or 0
+    message = Message.objects.create(
+        chat=chat,
+        sender=sender,
+        kind=kind,
+        text=text,
+        client_id=client_id,
+        staff_only=(kind == MessageKind.NOTE),
+        created_at=now,
+    )
+    if files:
+        message.attachments.set(files)
+        from media.services import media_attach
+
+        media_attach(files=files, chat=chat)
+    update = _last_message_update(message)
+    reopened = False
+    if chat.is_support:
+        if sender.is_staff and not message.staff_only and chat.first_response_at is None:
+            update["first_response_at"] = now
+        if not sender.is_staff and chat.status == ChatStatus.CLOSED:
+            update.update(status=ChatStatus.OPEN, closed_at=None)
+            reopened = True
+        _ensure_staff_read_states(chat, since_message_id=previous_last_id)
+    _chat_apply(chat, update)
+    message.chat = chat
+    message.sender = sender
+    # Writing in a chat means having read it: the sender's pointer moves to their message.
+    sender_unread = (
+        Membership.objects.filter(chat=chat, user=sender)
+        .values_list("unread_count", flat=True)
+        .first()
+    )
+    Membership.objects.filter(chat=chat, user=sender).update(
+        last_read_message_id=message.pk, unread_count=0
+    )
+    MESSAGES_SENT.labels(kind=kind).inc()
+    affected = _count_new_message_as_unread(message)
+    participant_ids = [] if chat.is_support else participant_ids_of(chat)
+    events.message_new(message, participant_ids=participant_ids)
+    _emit_unread(chat.pk, affected + ([sender.pk] if sender_unread else []))
+    if reopened:
+        events.chat_updated(chat)
+        chat_opened(chat)
+    return SendResult(message, True)
+
+
+def _last_message_update(message: Message) -> dict:
+    update = {
+        "last_message": message,
+        "last_message_at": message.created_at,
+        "last_activity_at": message.created_at,
+    }
+    if not message.staff_only:
+        update["last_public_message"] = message
+    return update
+
+
+def _chat_apply(chat: Chat, update: dict) -> None:
+    Chat.objects.filter(pk=chat.pk).update(**update)
+    for field, value in update.items():
+        setattr(chat, field, value)
+
+
+def message_post_system(
+    *, chat: Chat, text: str, staff_only: bool = False, actor: User | None = None
+) -> Message:
+    """A system line in the chat ("Order #1042: confirmed → in progress", "Assigned to Ann").
+    Staff-only system lines are hidden from the customer. Counts as unread for nobody."""
+    with transaction.atomic():
+        chat = _locked(Chat.objects).get(pk=chat.pk)
+        message = Message.objects.create(
+            chat=chat,
+            sender=None,
+            kind=MessageKind.SYSTEM,
+            text=text[:MAX_TEXT_LENGTH],
+            staff_only=staff_only,
+            created_at=timezone.now(),
+        )
+        _chat_apply(chat, _last_message_update(message))
+        message.chat = chat
+        participant_ids = [] if chat.is_support else participant_ids_of(chat)
+        events.message_new(message, participant_ids=participant_ids)
+    return message
+
+
+def _message_for_change(actor: User, message_id: int) -> tuple[Message, Chat]:
+    """The message and its chat, both locked (the chat first, like sends, so no deadlock)."""
+    row = (
+        Message.objects.filter(pk=message_id, chat__in=chats_visible_to(actor))
+        .filter(visible_messages_q(actor))
+        .values_list("chat_id", flat=True)
+        .first()
+    )
+    if row is None:
+        raise NotFound("Message not found.", code="message_not_found")
+    chat = _locked(Chat.objects).get(pk=row)
+    message = (
+        Message.objects.select_for_update(of=("self",)).select_related("sender").get(pk=message_id)
+    )
+    message.chat = chat
+    return message, chat
+
+
+@transaction.atomic
+def message_edit(*, actor: User, message: Message, text: str) -> Message:
+    """The sender changes their message's text within 24 hours of sending it."""
+    message, chat = _message_for_change(actor, message.pk)
+    if message.sender_id != actor.pk:
+        raise Forbidden("You can only edit your own messages.", code="not_message_author")
+    if message.deleted_at is not None:
+        raise ValidationFailed("A deleted message cannot be edited.", code="message_deleted")
+    if message.kind == MessageKind.SYSTEM:
+        raise Forbidden("System messages cannot be edited.", code="not_message_author")
+    if timezone.now() - message.created_at > EDIT_WINDOW:
+        raise Forbidden(
+            "Messages can be edited for 24 hours after sending.", code="edit_window_closed"
+        )
+    text = text or ""
+    _validate_text(text, has_attachments=message.attachments.exists())
+    if text != message.text:
+        message.text = text
+        message.edited_at = timezone.now()
+        message.save(update_fields=["text", "edited_at"])
+        participant_ids = [] if chat.is_support else participant_ids_of(chat)
+        events.message_updated(message, participant_ids=participant_ids)
+    return message
+
+
+@transaction.atomic
+def message_delete(*, actor: User, message: Message) -> Message:
+    """Soft delete: the text and attachments disappear, the placeholder keeps its id. The
+    sender deletes their own messages; managers any message of a chat they see. Unread counts
+    that included it go down in the same transaction."""
+    message, chat = _message_for_change(actor, message.pk)
+    if message.sender_id != actor.pk and not actor.is_manager:
+        raise Forbidden("You can only delete your own messages.", code="not_message_author")
+    if message.deleted_at is not None:
+        return message
+    affected: list[int] = []
+    if _counts_as_unread(message):
+        # Lock the rows that count it, then lower them: a reader who moves their pointer
+        # meanwhile either went first (and is no longer selected) or waits and recounts.
+        rows = _counted_for_rows(message).filter(unread_count__gt=0)
+        locked = list(rows.select_for_update(of=("self",)).values_list("pk", "user_id"))
+        affected = [user_id for _, user_id in locked]
+        Membership.objects.filter(pk__in=[pk for pk, _ in locked]).update(
+            unread_count=F("unread_count") - 1
+        )
+    message.deleted_at = timezone.now()
+    message.save(update_fields=["deleted_at"])
+    participant_ids = [] if chat.is_support else participant_ids_of(chat)
+    events.message_updated(message, participant_ids=participant_ids)
+    _emit_unread(chat.pk, affected)
+    return message
