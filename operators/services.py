@@ -151,7 +151,7 @@ def _drain(
     waiting = (
         backlog_of(organization=organization_id)
         .select_related("inbox")
-        .select_for_update(skip_locked=True, of=("self",))[:room]
+        .select_for_update(skip_locked=True, no_key=True, of=("self",))[:room]
     )
     assigned = []
     for chat in waiting:
@@ -225,7 +225,8 @@ def _locked_support_chat(actor: User, chat_id: int) -> Chat:
     if not actor.is_staff:
         raise Forbidden("Only staff handle support chats.")
     try:
-        chat = chats_visible_to(actor).select_for_update().get(pk=int(chat_id))
+        # FOR NO KEY UPDATE like chats' own writers: see chats.services.common._locked.
+        chat = chats_visible_to(actor).select_for_update(no_key=True).get(pk=int(chat_id))
     except (Chat.DoesNotExist, ValueError, TypeError):
         raise NotFound("Chat not found.", code="chat_not_found") from None
     if not chat.is_support:
@@ -405,7 +406,11 @@ def chat_auto_assign(*, chat: Chat) -> Chat:
     once (highest priority, then oldest, first — so a newcomer never jumps the backlog).
 
     Updates ``chat`` in place with its assignee."""
-    locked = Chat.objects.select_for_update(of=("self",)).select_related("inbox").get(pk=chat.pk)
+    locked = (
+        Chat.objects.select_for_update(no_key=True, of=("self",))
+        .select_related("inbox")
+        .get(pk=chat.pk)
+    )
     if not (
         locked.is_support
         and locked.status == ChatStatus.OPEN
