@@ -26,6 +26,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("accounts.cabinet_urls")),
     path("", include("orders.cabinet_urls")),
+    path("", include("chats.cabinet_urls")),
 ]
 
 handler400 = "crm.errors.json_or_html_400"

@@ -127,7 +127,7 @@ async function loadHistory() {
   const page = await api(`/api/chats/${chatId}/messages?limit=50`);
   const items = page.results || page;
   addMessages(items);
-  olderButton.hidden = items.length < 50;
+  olderButton.hidden = !page.has_more;
   list.scrollTop = list.scrollHeight;
 }
 
@@ -138,7 +138,7 @@ async function loadOlder() {
   const height = list.scrollHeight;
   addMessages(items, { prepend: true });
   list.scrollTop = list.scrollHeight - height;
-  olderButton.hidden = items.length < 50;
+  olderButton.hidden = !page.has_more;
 }
 
 async function catchUp() {
@@ -147,7 +147,7 @@ async function catchUp() {
     const page = await api(`/api/chats/${chatId}/messages?after=${lastId}&limit=200`);
     const items = page.results || page;
     addMessages(items);
-    if (items.length < 200) break;
+    if (!page.has_more || !items.length) break;
   }
 }
 
