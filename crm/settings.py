@@ -246,6 +246,14 @@ RATE_LIMIT_DEFAULTS = {
 }
 RATE_LIMITS = {**RATE_LIMIT_DEFAULTS, **env.dict("RATE_LIMITS", default={})}
 
+# --- Real-time (WebSocket /ws/) -------------------------------------------------------------
+# A ticket from POST /api/auth/ws-ticket opens one WebSocket within this many seconds.
+WS_TICKET_SECONDS = 30
+# Every open connection refreshes its presence entry this often; an entry not refreshed for
+# PRESENCE_TIMEOUT_SECONDS belongs to a dead connection (or a dead process) and no longer counts.
+PRESENCE_HEARTBEAT_SECONDS = env.int("PRESENCE_HEARTBEAT_SECONDS", default=15)
+PRESENCE_TIMEOUT_SECONDS = env.int("PRESENCE_TIMEOUT_SECONDS", default=45)
+
 # --- I18n, static, media --------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
