@@ -22,6 +22,7 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import timezone
 from rest_framework import serializers
@@ -162,7 +163,7 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
                 "data": {"user": profile, "server_time": timezone.now()},
             }
         )
-        await presence.connection_opened(user_id=user.pk, connection=self.channel_name)
+        await presence.connection_refresh(user_id=user.pk, connection=self.channel_name)
         self.heartbeat = asyncio.create_task(self._heartbeat())
 
     async def disconnect(self, code: int) -> None:
@@ -178,12 +179,10 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
         await presence.connection_closed(user_id=self.user.pk, connection=self.channel_name)
 
     async def _heartbeat(self) -> None:
-        from django.conf import settings
-
         while True:
             await asyncio.sleep(settings.PRESENCE_HEARTBEAT_SECONDS)
             try:
-                await presence.connection_heartbeat(
+                await presence.connection_refresh(
                     user_id=self.user.pk, connection=self.channel_name
                 )
             except Exception:  # a Redis or database hiccup must not end the connection

@@ -210,13 +210,9 @@ def presence_sweep() -> list[int]:
 # --- Called by the consumer -----------------------------------------------------------------
 
 
-async def connection_opened(*, user_id: int, connection: str) -> None:
-    await connection_heartbeat(user_id=user_id, connection=connection)
-
-
-async def connection_heartbeat(*, user_id: int, connection: str) -> None:
-    """Refresh the connection's entry; the first live one makes the user online. One process per
-    heartbeat interval also sweeps lapsed users."""
+async def connection_refresh(*, user_id: int, connection: str) -> None:
+    """A connection opened or beat: refresh its entry; the user's first live one makes them
+    online. One process per heartbeat interval also sweeps lapsed users."""
     first = await sync_to_async(connections().refresh, thread_sensitive=False)(
         user_id=user_id, connection=connection
     )

@@ -114,3 +114,20 @@ async def test_sweep_repairs_users_shown_online_without_any_connection(ws, custo
     await sync(User.objects.filter(pk=customer.pk).update)(is_online=True)
     assert await sync(presence.presence_sweep)() == [customer.id]
     assert await status_events(staff, customer.id) == [False]
+
+
+async def test_open_connections_gauge_counts_accepted_sockets(ws, customer):
+    from prometheus_client import REGISTRY
+
+    def gauge() -> float:
+        return REGISTRY.get_sample_value("crm_websocket_connections") or 0
+
+    before = gauge()
+    first, second = await ws(customer), await ws(customer)
+    refused = await ws(query="token=bad", established=False)
+    assert (await refused.connect())[0]
+    assert gauge() == before + 2
+    await first.disconnect()
+    await second.disconnect()
+    await refused.disconnect()
+    assert gauge() == before
