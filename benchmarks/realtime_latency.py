@@ -28,15 +28,17 @@ import argparse
 import asyncio
 import contextlib
 import http.client
+import itertools
 import json
+import logging
 import os
 import re
 import signal
 import sys
-import threading
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -254,17 +256,6 @@ def floor_text(seq: int) -> str:
 # --- Scenarios ------------------------------------------------------------------------------
 
 
-class Counter:
-    def __init__(self, start: int = 0):
-        self.value = start
-        self.lock = threading.Lock()
-
-    def next(self) -> int:
-        with self.lock:
-            self.value += 1
-            return self.value
-
-
 async def measure(
     *,
     name: str,
@@ -276,7 +267,7 @@ async def measure(
     senders: int,
     probes: int,
     seconds: float,
-    seq: Counter,
+    seq: Iterator[int],
 ) -> Result:
     result = Result(name, clients)
     tally = Tally()
@@ -294,7 +285,7 @@ async def measure(
         sent_at: dict[int, float] = {}
         pause = max(0.1, clients / 4000)
         for i in range(probes):
-            n = seq.next()
+            n = next(seq)
             sent_at[n] = time.monotonic()
             await send_one(n, i % senders)
             await asyncio.sleep(pause)
@@ -316,7 +307,7 @@ async def measure(
         async def sender(index: int) -> None:
             nonlocal sent
             while time.monotonic() < stop_at:
-                await send_one(seq.next(), index)
+                await send_one(next(seq), index)
                 sent += 1
 
         await asyncio.gather(*(sender(i) for i in range(senders)))
@@ -501,6 +492,7 @@ def main() -> int:
     import django
 
     django.setup()
+    logging.getLogger("channels_redis").setLevel(logging.WARNING)  # "over capacity" per send
     from django.core.management import call_command
     from django.db import connections
 
@@ -526,7 +518,7 @@ def main() -> int:
             key_prefix=prefix,
             RATE_LIMITS="messages_user=1000000/min,ws_frames=1000000/10s",
         )
-        seq = Counter()
+        seq = itertools.count(1)
         for side in ("app", "floor"):
             app = (
                 "crm.asgi:application" if side == "app" else "benchmarks.realtime_floor:application"

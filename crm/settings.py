@@ -146,7 +146,10 @@ if REDIS_URL:
                 # times out after a few seconds and the socket closes with 1011.
                 "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
                 "prefix": f"{REDIS_KEY_PREFIX}:asgi",
-                "capacity": env.int("CHANNEL_LAYER_CAPACITY", default=1500),
+                # Messages waiting per Redis key before more are dropped. A group send reaches
+                # all of a process's sockets through one key (channels_redis bundles them), so
+                # this bounds the backlog of a whole server process, not of one socket.
+                "capacity": env.int("CHANNEL_LAYER_CAPACITY", default=10000),
                 "expiry": 60,
                 "group_expiry": 86400,
             },
