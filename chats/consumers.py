@@ -26,6 +26,7 @@ from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import timezone
 from rest_framework import serializers
+from rest_framework.exceptions import APIException
 
 from accounts.api import user_payload
 from accounts.models import User
@@ -34,7 +35,7 @@ from chats.payloads import message_data
 from chats.selectors import chat_for
 from chats.services import chat_mark_read, message_send
 from crm import ratelimit
-from crm.errors import DomainError, ValidationFailed
+from crm.errors import DomainError, api_exception_handler
 from crm.events import chat_group, encode, staff_group, user_group
 from crm.metrics import WS_CONNECTIONS
 
@@ -86,10 +87,7 @@ class MessagesReadInput(ChatRef):
 
 def _valid(serializer_class: type[serializers.Serializer], data: dict) -> dict:
     serializer = serializer_class(data=data)
-    if not serializer.is_valid():
-        fields = serializer.errors
-        name, messages = next(iter(fields.items()))
-        raise ValidationFailed(f"{name}: {messages[0]}", fields=fields)
+    serializer.is_valid(raise_exception=True)
     return serializer.validated_data
 
 
@@ -216,8 +214,9 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
                 await self._send_frame("ack", result, request_id)
         except FrameError as exc:
             await self._send_error(exc.code, exc.detail, request_id)
-        except DomainError as exc:
-            await self._send_frame("error", exc.as_dict(), request_id)
+        except (DomainError, APIException) as exc:
+            # The API's exception handler: the same error body as over HTTP.
+            await self._send_frame("error", api_exception_handler(exc, {}).data, request_id)
         except Exception:
             logger.exception("WebSocket request failed for user %s", self.user.pk)
             await self._send_error("server_error", "The request failed; try again.", request_id)

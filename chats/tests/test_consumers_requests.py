@@ -72,12 +72,18 @@ async def test_send_validation_and_permissions_match_http(
         (c, {"chat_id": chat.id, "text": "x" * 10_001}, "text_too_long"),
         (c, {"chat_id": chat.id, "attachment_ids": [foreign_file.id]}, "invalid_attachments"),
         (c, {"chat_id": "abc", "text": "x"}, "invalid"),
+        (c, {"chat_id": chat.id, "text": "x", "attachment_ids": [1, "two"]}, "invalid"),
         (c, {"text": "no chat"}, "invalid"),
         (stranger, {"chat_id": chat.id, "text": "hello?"}, "chat_not_found"),
     ]
     for comm, data, code in cases:
         error = await request(comm, "message:send", data)
         assert error["type"] == "error" and error["data"]["code"] == code, (data, error)
+        assert error["data"]["detail"]
+    # Field errors keep DRF's per-field map, as over HTTP.
+    error = await request(c, "message:send", {"chat_id": chat.id, "attachment_ids": [1, "x"]})
+    assert error["data"]["attachment_ids"] == {"1": ["A valid integer is required."]}
+    assert error["data"]["detail"] == "attachment_ids: 1: A valid integer is required."
     assert await sync(Message.objects.filter(chat=chat).count)() == 0
     await assert_usable(c)
 
