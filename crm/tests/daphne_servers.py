@@ -70,6 +70,8 @@ class DaphneServer:
                 self.kill()
         if self._log_file is not None:
             self._log_file.close()
+            self.log_path.unlink(missing_ok=True)
+            self._log_file = None
 
 
 def server_environment(
@@ -119,8 +121,9 @@ def start_daphne(
             if http_json("GET", f"{server.url}/health", timeout=1)[0] == 200:
                 return server
         time.sleep(0.2)
+    output = server.log()[-3000:]
     server.stop()
-    raise RuntimeError(f"daphne on port {port} did not start:\n{server.log()[-3000:]}")
+    raise RuntimeError(f"daphne on port {port} did not start:\n{output}")
 
 
 def http_json(
