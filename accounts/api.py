@@ -15,6 +15,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts import selectors, services
 from accounts.models import Role, User
+from crm import ws_auth
 from crm.pagination import PageNumberPagination
 from crm.ratelimit import RegisterThrottle
 from crm.tenancy import OrganizationMixin
@@ -158,6 +159,20 @@ class LogoutApi(PublicEndpoint):
         except TokenError as exc:
             raise InvalidToken(exc.args[0]) from exc
         return Response(status=status.HTTP_205_RESET_CONTENT)
+
+
+class WsTicketApi(APIView):
+    """A single-use ticket that opens the WebSocket (``/ws/?ticket=…``) within 30 seconds."""
+
+    @extend_schema(
+        request=None,
+        responses=inline_serializer(
+            "WsTicket",
+            {"ticket": serializers.CharField(), "expires_in": serializers.IntegerField()},
+        ),
+    )
+    def post(self, request: Request) -> Response:
+        return Response(ws_auth.ticket_issue(user=request.user))
 
 
 class MeApi(APIView):

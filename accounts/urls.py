@@ -7,6 +7,7 @@ urlpatterns = [
     path("auth/login", api.LoginApi.as_view(), name="auth-login"),
     path("auth/refresh", api.RefreshApi.as_view(), name="auth-refresh"),
     path("auth/logout", api.LogoutApi.as_view(), name="auth-logout"),
+    path("auth/ws-ticket", api.WsTicketApi.as_view(), name="auth-ws-ticket"),
     path("auth/me", api.MeApi.as_view(), name="auth-me"),
     path("auth/verify", api.VerifyApi.as_view(), name="auth-verify"),
     path("users/search", api.UserSearchApi.as_view(), name="user-search"),

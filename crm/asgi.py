@@ -1,4 +1,8 @@
-"""ASGI entry point: HTTP through Django, WebSocket through Channels at /ws/."""
+"""ASGI entry point: HTTP through Django, WebSocket through Channels at /ws/.
+
+The WebSocket stack, outermost first: the Origin must be one of ALLOWED_HOSTS (a page of another
+site cannot use a visitor's cookie), then the ticket, token or session cookie sets the user.
+"""
 
 import os
 
@@ -9,11 +13,11 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm.settings")
 # Django must be set up before anything imports models.
 django_asgi_app = get_asgi_application()
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from crm.routing import websocket_urlpatterns  # noqa: E402
+from crm.ws_auth import WebSocketAuthStack, install_access_log_redaction  # noqa: E402
 from media.asgi import UploadSizeGuard  # noqa: E402
 
 application = ProtocolTypeRouter(
@@ -21,7 +25,9 @@ application = ProtocolTypeRouter(
         # Oversize uploads are refused from their Content-Length, before the body is read.
         "http": UploadSizeGuard(django_asgi_app),
         "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+            WebSocketAuthStack(URLRouter(websocket_urlpatterns))
         ),
     }
 )
+
+install_access_log_redaction()

@@ -1,3 +1,9 @@
 """WebSocket URL routes, mounted by crm.asgi."""
 
-websocket_urlpatterns: list = []
+from django.urls import path
+
+from chats.consumers import RealtimeConsumer
+
+websocket_urlpatterns: list = [
+    path("ws/", RealtimeConsumer.as_asgi()),
+]

@@ -147,7 +147,10 @@ if REDIS_URL:
                 # times out after a few seconds and the socket closes with 1011.
                 "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
                 "prefix": f"{REDIS_KEY_PREFIX}:asgi",
-                "capacity": env.int("CHANNEL_LAYER_CAPACITY", default=1500),
+                # Messages waiting per Redis key before more are dropped. A group send reaches
+                # all of a process's sockets through one key (channels_redis bundles them), so
+                # this bounds the backlog of a whole server process, not of one socket.
+                "capacity": env.int("CHANNEL_LAYER_CAPACITY", default=10000),
                 "expiry": 60,
                 "group_expiry": 86400,
             },
@@ -277,6 +280,14 @@ AI_API_KEY = env.str("AI_API_KEY", default="")
 AI_BASE_URL = env.str("AI_BASE_URL", default="https://api.deepseek.com")
 AI_MODEL = env.str("AI_MODEL", default="deepseek-chat")
 AI_TIMEOUT_SECONDS = env.float("AI_TIMEOUT_SECONDS", default=8.0)
+
+# --- Real-time (WebSocket /ws/) -------------------------------------------------------------
+# A ticket from POST /api/auth/ws-ticket opens one WebSocket within this many seconds.
+WS_TICKET_SECONDS = 30
+# Every open connection refreshes its presence entry this often; an entry not refreshed for
+# PRESENCE_TIMEOUT_SECONDS belongs to a dead connection (or a dead process) and no longer counts.
+PRESENCE_HEARTBEAT_SECONDS = env.int("PRESENCE_HEARTBEAT_SECONDS", default=15)
+PRESENCE_TIMEOUT_SECONDS = env.int("PRESENCE_TIMEOUT_SECONDS", default=45)
 
 # --- I18n, static, media --------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

@@ -1,0 +1,387 @@
+"""The one WebSocket endpoint, ``/ws/``: live events for a signed-in user, and a few requests.
+
+On connect a connection joins its user's group and, for staff, the organization's staff group:
+every event about a chat the user may read reaches it without joining the chat (the services
+choose the groups, see ``chats.events``). ``chat:join`` adds the chat's own group, which carries
+typing. Events arrive from the channel layer already encoded (``crm.events``) and are forwarded
+as they are: one JSON encoding per event, not per socket.
+
+Requests go through the same services as HTTP (validation, idempotency, permissions, rate
+limits, events). Every frame is ``{"type", "data", "id"}``; a request with an ``id`` gets an
+``ack`` or an ``error`` carrying that id. A bad frame gets an ``error`` and the connection stays
+usable; a client that keeps sending past the ``ws_frames`` limit is closed with 4429.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.utils import timezone
+from rest_framework import serializers
+from rest_framework.exceptions import APIException
+
+from accounts.api import user_payload
+from accounts.models import User
+from chats import presence
+from chats.payloads import message_data
+from chats.selectors import chat_for
+from chats.services import chat_mark_read, message_send
+from crm import ratelimit
+from crm.errors import DomainError, api_exception_handler
+from crm.events import chat_group, encode, staff_group, user_group
+from crm.metrics import WS_CONNECTIONS
+
+logger = logging.getLogger(__name__)
+
+MAX_FRAME_BYTES = 64 * 1024
+MAX_REQUEST_ID_LENGTH = 64
+MAX_JOINED_CHATS = 100
+# A typist who goes quiet is announced as stopped after this long; a renewed typing:start is
+# passed on at most once per TYPING_REPEAT_SECONDS (late joiners still see it).
+TYPING_TIMEOUT_SECONDS = 6.0
+TYPING_REPEAT_SECONDS = 3.0
+# Frames past the ws_frames limit get errors; past this multiple of it the connection closes.
+FLOOD_CLOSE_FACTOR = 2
+
+CLOSE_UNAUTHORIZED = 4401
+CLOSE_FLOOD = 4429
+
+
+class FrameError(Exception):
+    def __init__(self, code: str, detail: str):
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+
+
+# --- Request bodies -------------------------------------------------------------------------
+
+
+class ChatRef(serializers.Serializer):
+    chat_id = serializers.IntegerField(min_value=1)
+
+
+class MessageSendInput(ChatRef):
+    text = serializers.CharField(allow_blank=True, default="", trim_whitespace=False)
+    kind = serializers.CharField(default="text", max_length=16)
+    attachment_ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1), default=list, max_length=50
+    )
+    client_id = serializers.CharField(required=False, allow_null=True, max_length=200)
+
+
+class MessagesReadInput(ChatRef):
+    up_to = serializers.IntegerField(required=False, allow_null=True, min_value=0)
+    message_ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1), required=False, max_length=500
+    )
+
+
+def _valid(serializer_class: type[serializers.Serializer], data: dict) -> dict:
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+# --- Work done in a thread: one selector and one service each -------------------------------
+
+
+def _message_send(user: User, data: dict) -> dict:
+    chat = chat_for(user, data["chat_id"])
+    result = message_send(
+        sender=user,
+        chat=chat,
+        text=data["text"],
+        kind=data["kind"],
+        attachment_ids=data["attachment_ids"],
+        client_id=data.get("client_id"),
+    )
+    return message_data(result.message)
+
+
+def _messages_read(user: User, data: dict) -> dict:
+    chat = chat_for(user, data["chat_id"])
+    membership = chat_mark_read(
+        user=user, chat=chat, up_to=data.get("up_to"), message_ids=data.get("message_ids")
+    )
+    return {
+        "chat_id": chat.pk,
+        "up_to": membership.last_read_message_id,
+        "unread_count": membership.unread_count,
+    }
+
+
+# --- The consumer ---------------------------------------------------------------------------
+
+
+class RealtimeConsumer(AsyncJsonWebsocketConsumer):
+    user: User
+
+    async def dispatch(self, message: dict) -> None:
+        # Channels hops to a thread before every handler to close stale database connections.
+        # Forwarding an event never touches the database, and it is the hot path (one call per
+        # socket per event), so it skips the hop; everything else keeps it.
+        if message["type"] == "crm.event":
+            await self.crm_event(message)
+        else:
+            await super().dispatch(message)
+
+    # --- Lifecycle ---
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.accept()
+            await self._send_error("unauthorized", "Sign in: a valid ticket, token or session.")
+            await self.close(code=CLOSE_UNAUTHORIZED)
+            return
+        self.user = user
+        self.joined: set[int] = set()
+        self.typing: dict[int, tuple[float, asyncio.Task]] = {}
+        self.heartbeat: asyncio.Task | None = None
+        self.member_groups = [user_group(user.pk)]
+        if user.is_staff:
+            self.member_groups.append(staff_group(user.organization_id))
+        WS_CONNECTIONS.inc()
+        for group in self.member_groups:
+            await self.channel_layer.group_add(group, self.channel_name)
+        await self.accept()
+        profile = await database_sync_to_async(user_payload)(user)
+        await self.send_json(
+            {
+                "type": "connection:established",
+                "data": {"user": profile, "server_time": timezone.now()},
+            }
+        )
+        await presence.connection_refresh(user_id=user.pk, connection=self.channel_name)
+        self.heartbeat = asyncio.create_task(self._heartbeat())
+
+    async def disconnect(self, code: int) -> None:
+        if not hasattr(self, "member_groups"):
+            return  # refused at connect: nothing was set up
+        if self.heartbeat is not None:
+            self.heartbeat.cancel()
+        for chat_id in list(self.typing):
+            await self._typing_stop(chat_id)
+        for group in self.member_groups + [chat_group(cid) for cid in self.joined]:
+            await self.channel_layer.group_discard(group, self.channel_name)
+        WS_CONNECTIONS.dec()
+        await presence.connection_closed(user_id=self.user.pk, connection=self.channel_name)
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(settings.PRESENCE_HEARTBEAT_SECONDS)
+            try:
+                await presence.connection_refresh(
+                    user_id=self.user.pk, connection=self.channel_name
+                )
+            except Exception:  # a Redis or database hiccup must not end the connection
+                logger.exception("Presence heartbeat failed for user %s", self.user.pk)
+
+    # --- From the channel layer ---
+
+    async def crm_event(self, event: dict) -> None:
+        if event.get("skip_user") == self.user.pk:
+            return
+        await self.send(text_data=event["text"])
+
+    async def crm_close(self, event: dict) -> None:
+        await self.close(code=event.get("code", CLOSE_UNAUTHORIZED))
+
+    # --- From the client ---
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if not await self._frame_allowed():
+            return
+        request_id = None
+        try:
+            frame = self._decode(text_data)
+            request_id = self._request_id(frame)
+            kind, data = self._kind_and_data(frame)
+            handler = self.REQUESTS[kind]
+            result = await handler(self, data)
+            if kind == "ping":
+                await self._send_frame("pong", result, request_id)
+            elif request_id is not None:
+                await self._send_frame("ack", result, request_id)
+        except FrameError as exc:
+            await self._send_error(exc.code, exc.detail, request_id)
+        except (DomainError, APIException) as exc:
+            # The API's exception handler: the same error body as over HTTP.
+            await self._send_frame("error", api_exception_handler(exc, {}).data, request_id)
+        except Exception:
+            logger.exception("WebSocket request failed for user %s", self.user.pk)
+            await self._send_error("server_error", "The request failed; try again.", request_id)
+
+    async def _frame_allowed(self) -> bool:
+        decision = await ratelimit.ahit("ws_frames", f"user:{self.user.pk}")
+        if decision.allowed:
+            return True
+        if decision.count > decision.limit * FLOOD_CLOSE_FACTOR:
+            await self._send_error("flood", "Too many frames: closing the connection.")
+            await self.close(code=CLOSE_FLOOD)
+        else:
+            await self._send_frame(
+                "error",
+                {
+                    "code": "throttled",
+                    "detail": "Too many frames; slow down.",
+                    "retry_after": decision.retry_after,
+                },
+            )
+        return False
+
+    @staticmethod
+    def _decode(text_data: str | None) -> dict:
+        if text_data is None:
+            raise FrameError("binary_frame", "Frames are JSON text, not binary.")
+        if len(text_data) > MAX_FRAME_BYTES or len(text_data.encode()) > MAX_FRAME_BYTES:
+            raise FrameError("frame_too_large", f"A frame is at most {MAX_FRAME_BYTES} bytes.")
+        try:
+            frame = json.loads(text_data)
+        except ValueError:
+            raise FrameError("invalid_json", "A frame must be valid JSON.") from None
+        if not isinstance(frame, dict):
+            raise FrameError("invalid_frame", 'A frame is an object: {"type", "data", "id"}.')
+        return frame
+
+    @staticmethod
+    def _request_id(frame: dict) -> str | int | None:
+        request_id = frame.get("id")
+        if request_id is not None and (
+            isinstance(request_id, bool)
+            or not isinstance(request_id, str | int)
+            or len(str(request_id)) > MAX_REQUEST_ID_LENGTH
+        ):
+            raise FrameError("invalid_frame", "id must be a string or number (64 characters).")
+        return request_id
+
+    def _kind_and_data(self, frame: dict) -> tuple[str, dict]:
+        kind = frame.get("type")
+        if kind not in self.REQUESTS:
+            raise FrameError(
+                "unknown_type",
+                f"Unknown frame type {kind!r}; one of: {', '.join(sorted(self.REQUESTS))}.",
+            )
+        data = frame.get("data")
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise FrameError("invalid_frame", "data must be an object.")
+        return kind, data
+
+    # --- Requests ---
+
+    async def on_chat_join(self, data: dict) -> dict:
+        chat_id = _valid(ChatRef, data)["chat_id"]
+        if chat_id not in self.joined:
+            if len(self.joined) >= MAX_JOINED_CHATS:
+                raise FrameError("too_many_chats", f"Join at most {MAX_JOINED_CHATS} chats.")
+            await database_sync_to_async(chat_for)(self.user, chat_id)
+            await self.channel_layer.group_add(chat_group(chat_id), self.channel_name)
+            self.joined.add(chat_id)
+        await self.send_json({"type": "chat:joined", "data": {"chat_id": chat_id}})
+        return {"chat_id": chat_id}
+
+    async def on_chat_leave(self, data: dict) -> dict:
+        chat_id = _valid(ChatRef, data)["chat_id"]
+        if chat_id in self.joined:
+            await self._typing_stop(chat_id)
+            await self.channel_layer.group_discard(chat_group(chat_id), self.channel_name)
+            self.joined.discard(chat_id)
+        return {"chat_id": chat_id}
+
+    async def on_message_send(self, data: dict) -> dict:
+        valid = _valid(MessageSendInput, data)
+        message = await database_sync_to_async(_message_send)(self.user, valid)
+        await self._typing_stop(valid["chat_id"])
+        return message
+
+    async def on_messages_read(self, data: dict) -> dict:
+        valid = _valid(MessagesReadInput, data)
+        return await database_sync_to_async(_messages_read)(self.user, valid)
+
+    async def on_typing_start(self, data: dict) -> dict:
+        chat_id = self._joined_chat(data)
+        loop = asyncio.get_running_loop()
+        previous = self.typing.pop(chat_id, None)
+        announced_at = previous[0] if previous else None
+        if previous:
+            previous[1].cancel()
+        if announced_at is None or loop.time() - announced_at >= TYPING_REPEAT_SECONDS:
+            await self._typing_send("typing:start", chat_id)
+            announced_at = loop.time()
+        self.typing[chat_id] = (announced_at, asyncio.create_task(self._typing_expire(chat_id)))
+        return {"chat_id": chat_id}
+
+    async def on_typing_stop(self, data: dict) -> dict:
+        chat_id = self._joined_chat(data)
+        await self._typing_stop(chat_id)
+        return {"chat_id": chat_id}
+
+    async def on_ping(self, data: dict) -> dict:
+        return {}
+
+    REQUESTS: dict[str, Callable[[RealtimeConsumer, dict], Awaitable[Any]]] = {
+        "chat:join": on_chat_join,
+        "chat:leave": on_chat_leave,
+        "message:send": on_message_send,
+        "messages:read": on_messages_read,
+        "typing:start": on_typing_start,
+        "typing:stop": on_typing_stop,
+        "ping": on_ping,
+    }
+
+    # --- Typing ---
+
+    def _joined_chat(self, data: dict) -> int:
+        chat_id = _valid(ChatRef, data)["chat_id"]
+        if chat_id not in self.joined:
+            raise FrameError("chat_not_joined", "Send chat:join for this chat first.")
+        return chat_id
+
+    async def _typing_expire(self, chat_id: int) -> None:
+        await asyncio.sleep(TYPING_TIMEOUT_SECONDS)
+        self.typing.pop(chat_id, None)
+        await self._typing_send("typing:stop", chat_id)
+
+    async def _typing_stop(self, chat_id: int) -> None:
+        state = self.typing.pop(chat_id, None)
+        if state is not None:
+            state[1].cancel()
+            await self._typing_send("typing:stop", chat_id)
+
+    async def _typing_send(self, event: str, chat_id: int) -> None:
+        # Ephemeral and outside any transaction: straight to the layer, not through send_event.
+        await self.channel_layer.group_send(
+            chat_group(chat_id),
+            {
+                "type": "crm.event",
+                "event": event,
+                "text": encode(event, {"chat_id": chat_id, "user_id": self.user.pk}),
+                "skip_user": self.user.pk,
+            },
+        )
+
+    # --- Output ---
+
+    @classmethod
+    async def encode_json(cls, content: dict) -> str:
+        return json.dumps(content, cls=DjangoJSONEncoder)
+
+    async def _send_frame(self, kind: str, data: dict, request_id: Any = None) -> None:
+        frame: dict[str, Any] = {"type": kind, "data": data}
+        if request_id is not None:
+            frame["id"] = request_id
+        await self.send_json(frame)
+
+    async def _send_error(self, code: str, detail: str, request_id: Any = None) -> None:
+        await self._send_frame("error", {"code": code, "detail": detail}, request_id)

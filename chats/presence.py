@@ -1,0 +1,230 @@
+"""Who is online, counted over every WebSocket connection in every server process.
+
+Each open connection has an entry holding the time of its last heartbeat: a Redis sorted set per
+user with ``REDIS_URL``, the cache otherwise (the embedded default is one process, so its cache
+sees every connection). A connection refreshes its entry every ``PRESENCE_HEARTBEAT_SECONDS``;
+an entry older than ``PRESENCE_TIMEOUT_SECONDS`` no longer counts, so the connections of a
+process that died lapse by themselves. A user is online while one of their entries is alive.
+
+``User.is_online`` follows the entries through ``presence_sync``, which reads them while it holds
+the user's row lock. Two processes racing — the last tab closes on one while a new tab opens on
+the other — both sync, one after the other, and the later one sees the final state. Lapsed
+entries are found by ``presence_sweep``, which one process runs per heartbeat interval.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable
+
+from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import User
+from chats.models import Chat, ChatKind, ChatStatus
+from crm.events import send_event, staff_group, user_group
+
+logger = logging.getLogger(__name__)
+
+SWEEP_LOCK_KEY = "presence:sweep"
+ALIVE_BATCH = 500
+
+
+def _timeout() -> float:
+    return float(settings.PRESENCE_TIMEOUT_SECONDS)
+
+
+# --- Where connection entries live ----------------------------------------------------------
+
+
+class RedisConnections:
+    """Entries in Redis: one sorted set per user, connection id → heartbeat (Redis' clock, so
+    servers with skewed clocks agree). Every operation is one atomic script."""
+
+    _REFRESH = """
+    local t = redis.call('TIME')
+    local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+    local timeout = tonumber(ARGV[2])
+    redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - timeout)
+    local before = redis.call('ZCARD', KEYS[1])
+    redis.call('ZADD', KEYS[1], now, ARGV[1])
+    redis.call('EXPIRE', KEYS[1], math.ceil(timeout * 2))
+    return before
+    """
+    _DROP = """
+    local t = redis.call('TIME')
+    local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+    redis.call('ZREM', KEYS[1], ARGV[1])
+    redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
+    return redis.call('ZCARD', KEYS[1])
+    """
+    _ALIVE = """
+    local t = redis.call('TIME')
+    local cutoff = tonumber(t[1]) + tonumber(t[2]) / 1000000 - tonumber(ARGV[1])
+    local counts = {}
+    for i, key in ipairs(KEYS) do
+        counts[i] = redis.call('ZCOUNT', key, '(' .. cutoff, '+inf')
+    end
+    return counts
+    """
+
+    def __init__(self, url: str, prefix: str):
+        import redis
+
+        self.client = redis.Redis.from_url(url)
+        self.prefix = prefix
+        self._refresh = self.client.register_script(self._REFRESH)
+        self._drop = self.client.register_script(self._DROP)
+        self._alive = self.client.register_script(self._ALIVE)
+
+    def _key(self, user_id: int) -> str:
+        return f"{self.prefix}:presence:{user_id}"
+
+    def refresh(self, *, user_id: int, connection: str) -> bool:
+        """Record a heartbeat; True when the user had no live connection before it."""
+        return self._refresh(keys=[self._key(user_id)], args=[connection, _timeout()]) == 0
+
+    def drop(self, *, user_id: int, connection: str) -> int:
+        """Forget a closed connection; returns how many of the user's are still alive."""
+        return int(self._drop(keys=[self._key(user_id)], args=[connection, _timeout()]))
+
+    def alive(self, user_ids: Iterable[int]) -> dict[int, int]:
+        user_ids = list(user_ids)
+        counts: dict[int, int] = {}
+        for start in range(0, len(user_ids), ALIVE_BATCH):
+            batch = user_ids[start : start + ALIVE_BATCH]
+            found = self._alive(keys=[self._key(uid) for uid in batch], args=[_timeout()])
+            counts.update(zip(batch, (int(n) for n in found), strict=True))
+        return counts
+
+
+class CacheConnections:
+    """Entries in the process's cache (the embedded default: one process), same semantics."""
+
+    _lock = threading.Lock()
+
+    @staticmethod
+    def _key(user_id: int) -> str:
+        return f"presence:{user_id}"
+
+    @staticmethod
+    def _live(entries: dict[str, float], now: float) -> dict[str, float]:
+        return {conn: at for conn, at in entries.items() if at > now - _timeout()}
+
+    def refresh(self, *, user_id: int, connection: str) -> bool:
+        with self._lock:
+            now = time.time()
+            entries = self._live(cache.get(self._key(user_id)) or {}, now)
+            before = len(entries)
+            entries[connection] = now
+            cache.set(self._key(user_id), entries, timeout=_timeout() * 2)
+        return before == 0
+
+    def drop(self, *, user_id: int, connection: str) -> int:
+        with self._lock:
+            entries = self._live(cache.get(self._key(user_id)) or {}, time.time())
+            entries.pop(connection, None)
+            cache.set(self._key(user_id), entries, timeout=_timeout() * 2)
+        return len(entries)
+
+    def alive(self, user_ids: Iterable[int]) -> dict[int, int]:
+        now = time.time()
+        return {uid: len(self._live(cache.get(self._key(uid)) or {}, now)) for uid in user_ids}
+
+
+_redis_connections: dict[tuple[str, str], RedisConnections] = {}
+
+
+def connections() -> RedisConnections | CacheConnections:
+    if not settings.REDIS_URL:
+        return CacheConnections()
+    prefix = settings.CACHES["default"].get("KEY_PREFIX", "")
+    key = (settings.REDIS_URL, prefix)
+    if key not in _redis_connections:
+        _redis_connections[key] = RedisConnections(settings.REDIS_URL, prefix)
+    return _redis_connections[key]
+
+
+# --- The user's state follows the entries ---------------------------------------------------
+
+
+def status_audience(user: User) -> list[str]:
+    """The organization's staff, and for staff also the customers whose open chats they have."""
+    groups = [staff_group(user.organization_id)]
+    if user.is_staff:
+        customer_ids = (
+            Chat.objects.filter(
+                organization_id=user.organization_id,
+                kind=ChatKind.SUPPORT,
+                assignee_id=user.pk,
+                customer__isnull=False,
+            )
+            .exclude(status=ChatStatus.CLOSED)
+            .values_list("customer_id", flat=True)
+            .distinct()
+        )
+        groups += [user_group(cid) for cid in customer_ids]
+    return groups
+
+
+def presence_sync(*, user_id: int) -> bool | None:
+    """Make ``is_online`` match the user's live connections; emits ``user:status`` and calls
+    ``operators.hooks.user_presence_changed`` when it changed. Returns the new state, or None
+    when nothing changed."""
+    from operators import hooks
+
+    with transaction.atomic():
+        user = User.objects.select_for_update().filter(pk=user_id).first()
+        if user is None:
+            return None
+        online = connections().alive([user_id]).get(user_id, 0) > 0
+        if online == user.is_online:
+            return None
+        user.is_online = online
+        user.last_seen_at = timezone.now()
+        user.save(update_fields=["is_online", "last_seen_at"])
+        send_event(
+            "user:status",
+            {"user_id": user.pk, "is_online": online, "last_seen_at": user.last_seen_at},
+            groups=status_audience(user),
+        )
+    hooks.user_presence_changed(user_id=user_id, is_online=online)
+    return online
+
+
+def presence_sweep() -> list[int]:
+    """Mark offline every user shown online whose connections all lapsed (their process died,
+    or their entries vanished). Returns their ids."""
+    online_ids = list(User.objects.filter(is_online=True).values_list("pk", flat=True))
+    alive = connections().alive(online_ids)
+    lapsed = [uid for uid in online_ids if alive.get(uid, 0) == 0]
+    return [uid for uid in lapsed if presence_sync(user_id=uid) is False]
+
+
+# --- Called by the consumer -----------------------------------------------------------------
+
+
+async def connection_refresh(*, user_id: int, connection: str) -> None:
+    """A connection opened or beat: refresh its entry; the user's first live one makes them
+    online. One process per heartbeat interval also sweeps lapsed users."""
+    first = await sync_to_async(connections().refresh, thread_sensitive=False)(
+        user_id=user_id, connection=connection
+    )
+    if first:
+        await database_sync_to_async(presence_sync)(user_id=user_id)
+    if await cache.aadd(SWEEP_LOCK_KEY, 1, timeout=settings.PRESENCE_HEARTBEAT_SECONDS):
+        await database_sync_to_async(presence_sweep)()
+
+
+async def connection_closed(*, user_id: int, connection: str) -> None:
+    remaining = await sync_to_async(connections().drop, thread_sensitive=False)(
+        user_id=user_id, connection=connection
+    )
+    if remaining == 0:
+        await database_sync_to_async(presence_sync)(user_id=user_id)

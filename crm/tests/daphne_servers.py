@@ -1,0 +1,147 @@
+"""Real daphne processes on 127.0.0.1, for end-to-end tests and benchmarks/realtime_latency.py.
+
+Each server is ``daphne crm.asgi:application`` (the Procfile's command) with the environment
+given, bound to a free loopback port, its output (access log included) in a file. The server's
+settings module is ``crm.settings`` unless ``CRM_SERVER_SETTINGS`` names another one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+LOOPBACK = "127.0.0.1"
+# No proxies from the environment: every request here stays on loopback.
+_opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((LOOPBACK, 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class DaphneServer:
+    port: int
+    process: subprocess.Popen
+    log_path: Path
+    _log_file: object = field(repr=False, default=None)
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{LOOPBACK}:{self.port}/ws/"
+
+    @property
+    def origin(self) -> str:
+        return self.url
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def kill(self) -> None:
+        """Die without closing anything (SIGKILL), like a crashed process."""
+        with contextlib.suppress(ProcessLookupError):
+            self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        if self._log_file is not None:
+            self._log_file.close()
+            self.log_path.unlink(missing_ok=True)
+            self._log_file = None
+
+
+def server_environment(
+    *, database_url: str, redis_url: str, key_prefix: str, **extra: str
+) -> dict[str, str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("DJANGO_SETTINGS_MODULE", "PYTEST_XDIST_WORKER")
+    }
+    env.update(
+        DJANGO_SETTINGS_MODULE=os.environ.get("CRM_SERVER_SETTINGS", "crm.settings"),
+        DATABASE_URL=database_url,
+        REDIS_URL=redis_url,
+        REDIS_KEY_PREFIX=key_prefix,
+        DEBUG="false",
+        ALLOWED_HOSTS=f"{LOOPBACK},localhost",
+        PYTHONUNBUFFERED="1",
+        DATABASE_POOL_MIN_SIZE="1",
+        DATABASE_POOL_MAX_SIZE="8",
+    )
+    env.update(extra)
+    return env
+
+
+def start_daphne(
+    env: dict[str, str], *, app: str = "crm.asgi:application", ready_timeout: float = 40
+) -> DaphneServer:
+    port = free_port()
+    log_file = tempfile.NamedTemporaryFile(  # noqa: SIM115 (closed by stop())
+        "w+", prefix=f"daphne-{port}-", suffix=".log", delete=False
+    )
+    daphne = Path(sys.executable).with_name("daphne")
+    process = subprocess.Popen(
+        [str(daphne), "-b", LOOPBACK, "-p", str(port), app],
+        cwd=BASE_DIR,
+        env=env,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+    )
+    server = DaphneServer(port, process, Path(log_file.name), log_file)
+    deadline = time.monotonic() + ready_timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            break
+        with contextlib.suppress(OSError):
+            if http_json("GET", f"{server.url}/health", timeout=1)[0] == 200:
+                return server
+        time.sleep(0.2)
+    output = server.log()[-3000:]
+    server.stop()
+    raise RuntimeError(f"daphne on port {port} did not start:\n{output}")
+
+
+def http_json(
+    method: str, url: str, body: dict | None = None, *, token: str | None = None, timeout=10
+) -> tuple[int, dict]:
+    """One JSON request; returns (status, body)."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method)
+    request.add_header("Content-Type", "application/json")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with _opener.open(request, timeout=timeout) as response:
+            raw = response.read()
+            status = response.status
+    except urllib.error.HTTPError as error:
+        raw, status = error.read(), error.code
+    try:
+        return status, json.loads(raw) if raw else {}
+    except ValueError:
+        return status, {"raw": raw[:200].decode(errors="replace")}
