@@ -98,21 +98,38 @@ def client_for():
     return make
 
 
+def _has_chromium() -> bool:
+    import shutil
+
+    return bool(shutil.which("chromium") or os.path.exists("/usr/bin/chromium"))
+
+
 def pytest_collection_modifyitems(config, items):
-    """Tests marked ``services`` need PostgreSQL and Redis. Without them they are skipped with a
-    reason on a developer's machine, and fail in CI (CI=true), where the services must be up."""
-    if settings.REDIS_URL and settings.DATABASES["default"]["ENGINE"].endswith("postgresql"):
-        return
+    """Tests marked ``services`` need PostgreSQL and Redis, tests marked ``browser`` Debian's
+    Chromium. Without them they are skipped with a reason on a developer's machine, and fail in
+    CI (CI=true), where everything must be there."""
+    services = bool(settings.REDIS_URL) and settings.DATABASES["default"]["ENGINE"].endswith(
+        "postgresql"
+    )
+    browser = _has_chromium()
     in_ci = bool(os.environ.get("CI"))
-    reason = "needs DATABASE_URL (PostgreSQL) and REDIS_URL: see README, 'Tests'"
     for item in items:
-        if "services" in item.keywords:
-            if in_ci:
-                item.add_marker(pytest.mark.usefixtures("_services_missing_in_ci"))
-            else:
-                item.add_marker(pytest.mark.skip(reason=reason))
+        missing = None
+        if "services" in item.keywords and not services:
+            missing = "needs DATABASE_URL (PostgreSQL) and REDIS_URL: see README, 'Tests'"
+        elif "browser" in item.keywords and not browser:
+            missing = "needs Debian's chromium (`make test` installs it)"
+        if missing is None:
+            continue
+        if in_ci:
+            item.add_marker(pytest.mark.usefixtures("_required_part_missing_in_ci"))
+        else:
+            item.add_marker(pytest.mark.skip(reason=missing))
 
 
 @pytest.fixture
-def _services_missing_in_ci():
-    pytest.fail("CI must run this test with DATABASE_URL (PostgreSQL) and REDIS_URL set.")
+def _required_part_missing_in_ci(request):
+    pytest.fail(
+        f"CI must run {request.node.nodeid} with PostgreSQL + Redis (DATABASE_URL, REDIS_URL) "
+        "and Chromium available."
+    )

@@ -1,8 +1,7 @@
 """End to end on PostgreSQL + Redis: two real daphne processes on loopback share events,
 presence and tickets; real WebSocket clients (the ``websockets`` library) on each.
 
-Sending over HTTP uses ``POST /api/chats/{id}/messages`` from the chats API: without that
-endpoint those tests are skipped with a reason.
+Sending over HTTP uses ``POST /api/chats/{id}/messages``, as an API client does.
 """
 
 from __future__ import annotations
@@ -131,8 +130,6 @@ async def http_send(server, user, chat, text: str) -> dict:
         {"text": text, "client_id": uuid.uuid4().hex},
         token=token(user),
     )
-    if status == 404 and body.get("code") == "not_found":
-        pytest.skip("needs POST /api/chats/{id}/messages (chats API)")
     assert status == 201, body
     return body
 

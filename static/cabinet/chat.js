@@ -61,7 +61,7 @@ function renderAttachment(a) {
     img.loading = "lazy";
     link.append(img);
   } else {
-    link.textContent = `📎 ${a.name}`;
+    link.textContent = `Attachment: ${a.name}`;
   }
   return link;
 }
@@ -126,6 +126,8 @@ function markSeen() {
 async function loadHistory() {
   const page = await api(`/api/chats/${chatId}/messages?limit=50`);
   const items = page.results || page;
+  // Messages before the newest answer from someone else have been read by them.
+  for (const m of items) if (m.sender && m.sender.id !== meId) readUpTo = Math.max(readUpTo, m.id - 1);
   addMessages(items);
   olderButton.hidden = !page.has_more;
   list.scrollTop = list.scrollHeight;
@@ -201,6 +203,11 @@ function connect() {
     if (!data || (data.chat_id !== undefined && data.chat_id !== chatId)) return;
     if (type === "message:new" || type === "message:updated") {
       addMessages([data]);
+      if (type === "message:new" && data.sender && data.sender.id !== meId) {
+        // Whoever answers has read what came before (the server moves their read pointer).
+        readUpTo = Math.max(readUpTo, data.id - 1);
+        markSeen();
+      }
       if (type === "message:new") markRead();
     } else if (type === "messages:read" && data.user_id !== meId) {
       readUpTo = Math.max(readUpTo, data.up_to);
