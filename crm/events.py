@@ -60,12 +60,16 @@ def _deliver(event_type: str, data: dict, groups: tuple[str, ...], text: str) ->
     if layer is None:
         return
     message = {"type": "crm.event", "event": event_type, "text": text}
-    send = async_to_sync(layer.group_send)
+    # One hop to the event loop per event, not per group: each hop blocks the request's thread.
+    async_to_sync(_group_send_all)(layer, groups, message)
+
+
+async def _group_send_all(layer, groups: tuple[str, ...], message: dict) -> None:
     for group in groups:
         try:
-            send(group, message)
+            await layer.group_send(group, message)
         except Exception:  # the layer being down must not fail the request that committed
-            logger.exception("Could not send %s to %s", event_type, group)
+            logger.exception("Could not send %s to %s", message["event"], group)
 
 
 def user_sessions_ended(*, user_id: int) -> None:
