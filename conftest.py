@@ -81,6 +81,17 @@ def other_customer(other_organization):
 
 
 @pytest.fixture
+def captured():
+    """Events as they are delivered (after commit): a list of ``(type, data, groups)``."""
+    from crm import events
+
+    sent: list[tuple[str, dict, tuple[str, ...]]] = []
+    stop = events.observe(lambda t, d, g: sent.append((t, d, g)))
+    yield sent
+    stop()
+
+
+@pytest.fixture
 def api_client():
     return APIClient()
 

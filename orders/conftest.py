@@ -4,17 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from crm import events
-
-
-@pytest.fixture
-def captured_events():
-    """Events as delivered (after commit): a list of ``(type, data, groups)``."""
-    sent: list[tuple[str, dict, tuple[str, ...]]] = []
-    stop = events.observe(lambda t, d, g: sent.append((t, d, g)))
-    yield sent
-    stop()
-
 
 @pytest.fixture
 def back_office(client):

@@ -11,18 +11,9 @@ from chats.services import (
     unread_counts_rebuild,
 )
 from chats.tests.factories import internal_chat
-from crm import events
 from crm.errors import NotFound, ValidationFailed
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def captured():
-    sent = []
-    stop = events.observe(lambda t, d, g: sent.append((t, d, g)))
-    yield sent
-    stop()
 
 
 def test_support_chat_created_once(customer):

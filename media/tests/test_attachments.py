@@ -13,21 +13,12 @@ from chats.models import Message
 from chats.payloads import message_data
 from chats.services import message_send
 from chats.tests.factories import support_chat
-from crm import events
 from crm.errors import ValidationFailed
 from media.models import MediaFile
 from media.services import media_attach
 from media.tests import samples
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def captured():
-    sent = []
-    stop = events.observe(lambda t, d, g: sent.append((t, d, g)))
-    yield sent
-    stop()
 
 
 def test_message_carries_its_attachments(customer, uploaded):

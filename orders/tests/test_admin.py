@@ -113,7 +113,7 @@ def test_list_filters(back_office, senior_operator, customer):
 
 
 def test_operator_adds_order_through_the_service(
-    back_office, operator, customer, captured_events, django_capture_on_commit_callbacks
+    back_office, operator, customer, captured, django_capture_on_commit_callbacks
 ):
     client = back_office(operator)
     form = form_of(client.get(f"{CHANGELIST}add/"))
@@ -141,7 +141,7 @@ def test_operator_adds_order_through_the_service(
     assert order.chat.customer == customer
     assert list(order.events.values_list("from_status", "to_status")) == [("", "new")]
     assert Message.objects.filter(chat=order.chat, kind=MessageKind.SYSTEM).exists()
-    assert [t for t, d, g in captured_events if t == "order:updated"] == ["order:updated"]
+    assert [t for t, d, g in captured if t == "order:updated"] == ["order:updated"]
 
 
 def test_admin_add_refuses_bad_items_on_the_form(back_office, operator, customer):
@@ -206,7 +206,7 @@ def test_orders_past_new_are_read_only(back_office, admin_user, customer):
 
 
 def test_status_actions_go_through_the_service(
-    back_office, senior_operator, customer, captured_events, django_capture_on_commit_callbacks
+    back_office, senior_operator, customer, captured, django_capture_on_commit_callbacks
 ):
     new = make_order(customer)
     done = make_order(customer, status=OrderStatus.DONE)
@@ -231,7 +231,7 @@ def test_status_actions_go_through_the_service(
     )
     line = Message.objects.filter(chat=new.chat, kind=MessageKind.SYSTEM).latest("id")
     assert line.text == "Order #1001: new → confirmed"
-    assert [d["id"] for t, d, g in captured_events if t == "order:updated"] == [new.pk]
+    assert [d["id"] for t, d, g in captured if t == "order:updated"] == [new.pk]
 
 
 def test_operator_has_no_status_actions(back_office, operator, customer):

@@ -150,21 +150,21 @@ def test_order_joins_a_given_support_chat_of_the_customer(operator, customer, or
 
 
 def test_creation_events_after_commit(
-    customer, operator, captured_events, django_capture_on_commit_callbacks
+    customer, operator, captured, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         order = make_order(customer, actor=operator)
-    assert captured_events == []
+    assert captured == []
     for callback in callbacks:
         callback()
-    updated = [(d, g) for t, d, g in captured_events if t == "order:updated"]
+    updated = [(d, g) for t, d, g in captured if t == "order:updated"]
     assert len(updated) == 1
     data, groups = updated[0]
     assert set(groups) == {f"user.{customer.pk}", f"staff.{customer.organization_id}"}
     assert data["id"] == order.pk and data["display_number"] == "#1001"
     assert data["total"] == "20.00" and data["status"] == "new"
     assert [h["to_status"] for h in data["history"]] == ["new"]
-    texts = [d["text"] for t, d, g in captured_events if t == "message:new"]
+    texts = [d["text"] for t, d, g in captured if t == "message:new"]
     assert texts == ["Order #1001 created: Widgets (20.00 EUR)"]
 
 
@@ -268,15 +268,15 @@ def test_bad_status_or_comment_is_a_validation_error(customer, senior_operator):
 
 
 def test_status_change_events_after_commit(
-    customer, senior_operator, captured_events, django_capture_on_commit_callbacks
+    customer, senior_operator, captured, django_capture_on_commit_callbacks
 ):
     order = make_order(customer)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         order_status_change(actor=senior_operator, order=order, status="confirmed", comment="paid")
-    assert captured_events == []  # nothing leaves before commit
+    assert captured == []  # nothing leaves before commit
     for callback in callbacks:
         callback()
-    by_type = {t: (d, g) for t, d, g in captured_events}
+    by_type = {t: (d, g) for t, d, g in captured}
     data, groups = by_type["order:updated"]
     assert set(groups) == {f"user.{customer.pk}", f"staff.{customer.organization_id}"}
     assert data["status"] == "confirmed" and data["next_statuses"] == ["in_progress", "cancelled"]
@@ -290,7 +290,7 @@ def test_status_change_events_after_commit(
 
 
 def test_nothing_happens_when_the_transaction_rolls_back(
-    customer, senior_operator, captured_events, django_capture_on_commit_callbacks
+    customer, senior_operator, captured, django_capture_on_commit_callbacks
 ):
     order = make_order(customer)
     lines_before = system_lines(order)
@@ -301,7 +301,7 @@ def test_nothing_happens_when_the_transaction_rolls_back(
     ):
         order_status_change(actor=senior_operator, order=order, status="confirmed")
         raise RuntimeError("something later in the same transaction failed")
-    assert callbacks == [] and captured_events == []
+    assert callbacks == [] and captured == []
     assert Order.objects.get(pk=order.pk).status == "new"
     assert history(order) == [("", "new")]
     assert system_lines(order) == lines_before
@@ -311,7 +311,7 @@ def test_nothing_happens_when_the_transaction_rolls_back(
 
 
 def test_customer_edits_new_order_and_total_is_recomputed(
-    customer, captured_events, django_capture_on_commit_callbacks
+    customer, captured, django_capture_on_commit_callbacks
 ):
     order = make_order(customer)
     with django_capture_on_commit_callbacks(execute=True):
@@ -325,7 +325,7 @@ def test_customer_edits_new_order_and_total_is_recomputed(
     assert (stored.title, stored.total) == ("Three widgets", Decimal("30.00"))
     assert OrderItem.objects.filter(order=order).count() == 1
     assert history(order) == [("", "new")]  # edits are not status changes
-    [(data, groups)] = [(d, g) for t, d, g in captured_events if t == "order:updated"]
+    [(data, groups)] = [(d, g) for t, d, g in captured if t == "order:updated"]
     assert data["total"] == "30.00" and data["title"] == "Three widgets"
 
 
