@@ -182,8 +182,8 @@ def test_customer_chats_live_with_an_operator(server, browser, tmp_path):
     # A new message is "Sent" until the operator reads the chat; then the receipt arrives live.
     page.fill("#text", "Thanks!")
     page.keyboard.press("Enter")
-    thanks = page.locator("li.msg.mine", has_text="Thanks!")
-    thanks.locator(".tick", has_text="Sent").wait_for(timeout=10000)
+    thanks = page.locator("li.msg.mine:not(.pending)", has_text="Thanks!")
+    thanks.locator(".tick", has_text="Sent").wait_for(timeout=10000)  # stored, not yet read
     status, _ = http_json("POST", f"{server.url}/api/chats/{chat['id']}/read", {}, token=admin)
     assert status == 200
     thanks.locator(".tick", has_text="Seen").wait_for(timeout=10000)

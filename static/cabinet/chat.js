@@ -66,6 +66,13 @@ function renderAttachment(a) {
   return link;
 }
 
+const DRAFT_ID = Number.MAX_SAFE_INTEGER; // a message not yet stored by the server
+
+function tickText(id) {
+  if (id === DRAFT_ID) return " · Sending…";
+  return id <= readUpTo ? " · Seen" : " · Sent";
+}
+
 function renderMessage(m) {
   let li = seen.get(m.id) || (m.client_id && list.querySelector(`[data-client-id="${CSS.escape(m.client_id)}"]`));
   if (!li) {
@@ -93,7 +100,7 @@ function renderMessage(m) {
   if (mine) {
     const tick = document.createElement("span");
     tick.className = "tick";
-    tick.textContent = m.id <= readUpTo ? " · Seen" : " · Sent";
+    tick.textContent = tickText(m.id);
     meta.append(tick);
   }
   li.append(meta);
@@ -119,7 +126,7 @@ function addMessages(messages, { prepend = false } = {}) {
 function markSeen() {
   for (const [id, li] of seen) {
     const tick = li.querySelector(".tick");
-    if (tick) tick.textContent = id <= readUpTo ? " · Seen" : " · Sent";
+    if (tick) tick.textContent = tickText(id);
   }
 }
 
@@ -253,7 +260,7 @@ form.addEventListener("submit", async (event) => {
   const files = Array.from(fileInput.files || []);
   if (!text && !files.length) return;
   const clientId = newClientId();
-  const draft = { id: Number.MAX_SAFE_INTEGER, client_id: clientId, sender: { id: meId }, kind: "text", text, attachments: [], created_at: new Date().toISOString() };
+  const draft = { id: DRAFT_ID, client_id: clientId, sender: { id: meId }, kind: "text", text, attachments: [], created_at: new Date().toISOString() };
   const li = renderMessage(draft);
   seen.delete(draft.id);
   li.classList.add("pending");
