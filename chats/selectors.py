@@ -45,6 +45,21 @@ def staff_users_q(prefix: str = "") -> Q:
     return Q(**{f"{prefix}role__in": STAFF_ROLES}) | Q(**{f"{prefix}is_superuser": True})
 
 
+def inboxes_of(user: User) -> QuerySet[Inbox]:
+    return scoped(Inbox.objects.all(), user.organization_id).order_by("id")
+
+
+def inbox_for(user: User, inbox_id: int | str, *, queryset: QuerySet[Inbox] | None = None) -> Inbox:
+    """An inbox of the user's organization, or NotFound (also for another organization's)."""
+    inboxes = scoped(
+        queryset if queryset is not None else Inbox.objects.all(), user.organization_id
+    )
+    try:
+        return inboxes.get(pk=int(inbox_id))
+    except (Inbox.DoesNotExist, ValueError, TypeError):
+        raise NotFound("Inbox not found.", code="inbox_not_found") from None
+
+
 def web_inbox_for(*, organization: Organization | int) -> Inbox:
     """The organization's web (cabinet) inbox, created on first use."""
     org_id = organization if isinstance(organization, int) else organization.pk

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from chats import api
+from chats import api, api_inboxes
 
 urlpatterns = [
     path("chats", api.ChatListApi.as_view(), name="chat-list"),
@@ -22,4 +22,6 @@ urlpatterns = [
     path("messages/search", api.MessageSearchApi.as_view(), name="message-search"),
     path("messages/<int:message_id>", api.MessageDetailApi.as_view(), name="message-detail"),
     path("unread/counts", api.UnreadCountsApi.as_view(), name="unread-counts"),
+    path("inboxes", api_inboxes.InboxListApi.as_view(), name="inbox-list"),
+    path("inboxes/<int:inbox_id>", api_inboxes.InboxDetailApi.as_view(), name="inbox-detail"),
 ]

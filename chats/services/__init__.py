@@ -28,6 +28,7 @@ from chats.services.common import (
     SendResult,
     participant_ids_of,
 )
+from chats.services.inboxes import inbox_create, inbox_delete, inbox_update
 from chats.services.messages import (
     message_delete,
     message_edit,
@@ -54,6 +55,9 @@ __all__ = [
     "chat_participant_remove",
     "chat_project_get_or_create",
     "chat_update",
+    "inbox_create",
+    "inbox_delete",
+    "inbox_update",
     "message_delete",
     "message_edit",
     "message_post_system",
