@@ -112,21 +112,8 @@ class ChatAdmin(TenantAdmin):
         "last_message_at",
         "created_at",
     ]
-    readonly_fields = [
-        "kind",
-        "inbox",
-        "customer",
-        "status",
-        "priority",
-        "assignee",
-        "assigned_at",
-        "first_response_at",
-        "closed_at",
-        "project",
-        "created_by",
-        "last_message_at",
-        "created_at",
-    ]
+    # Everything but the names changes only through the services (API, admin actions).
+    readonly_fields = [f for f in fields if f not in ("name", "subject")]
     inlines = [MessageInline]
 
     @admin.display(description="chat", ordering="name")
