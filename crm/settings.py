@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "orders",
     "media",
     "operators",
+    "workspace",
 ]
 
 MIDDLEWARE = [

@@ -23,6 +23,7 @@ urlpatterns = [
     path("health/ready", health.ready, name="health-ready"),
     path("metrics", metrics.metrics_view, name="metrics"),
     path("api/", include(api_patterns)),
+    path("admin/", include("workspace.urls")),
     path("admin/", admin.site.urls),
     path("", include("accounts.cabinet_urls")),
     path("", include("orders.cabinet_urls")),
