@@ -8,7 +8,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import User
-from chats import events
+from chats import events, hooks
 from chats.models import Chat, ChatStatus, Membership, Message, MessageKind
 from chats.selectors import chat_for, chats_visible_to, visible_messages_q
 from chats.services.chats import chat_opened
@@ -210,6 +210,7 @@ def _message_send_locked(
     if reopened:
         events.chat_updated(chat)
         chat_opened(chat)
+    hooks.message_stored(message)
     return SendResult(message, True)
 
 
