@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.db import models
+from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
@@ -42,7 +43,12 @@ class UserManager(BaseUserManager["User"]):
     use_in_migrations = True
 
     def get_by_natural_key(self, username: str) -> User:
-        return self.get(email__iexact=normalize_email(username))
+        # Emails are unique per organization; the platform owner's tools ask for one user.
+        users = self.filter(email__iexact=normalize_email(username)).order_by("pk")
+        user = users.first()
+        if user is None:
+            raise self.model.DoesNotExist(f"No user with email {username!r}.")
+        return user
 
     def create_user(self, email: str, password: str | None = None, **fields) -> User:
         if not email:
@@ -66,11 +72,13 @@ class UserManager(BaseUserManager["User"]):
 
 
 class User(AbstractBaseUser, PermissionsMixin):
-    """A person: staff of an organization or one of its customers. Email is the login."""
+    """A person: staff of an organization or one of its customers. Email is the login, unique
+    within an organization (the same address may have an account in two organizations).
+    Customers who write from a messaging channel have no email and no usable password."""
 
     tenant_path = "organization"
 
-    email = models.EmailField(max_length=254, unique=True)
+    email = models.EmailField(max_length=254, null=True, blank=True)
     name = models.CharField(max_length=150, blank=True)
     avatar = models.ImageField(upload_to="avatars/%Y/%m/", blank=True)
     role = models.CharField(max_length=20, choices=Role.choices, default=Role.CUSTOMER)
@@ -89,18 +97,23 @@ class User(AbstractBaseUser, PermissionsMixin):
     class Meta:
         ordering = ["name", "email"]
         constraints = [
-            models.UniqueConstraint(Lower("email"), name="accounts_user_email_ci_unique"),
+            models.UniqueConstraint(
+                "organization",
+                Lower("email"),
+                condition=Q(email__isnull=False),
+                name="accounts_user_org_email_ci_unique",
+            ),
         ]
         indexes = [
             models.Index(fields=["organization", "role"], name="accounts_user_org_role_idx"),
         ]
 
     def __str__(self) -> str:
-        return self.name or self.email
+        return self.name or self.email or f"Customer #{self.pk}"
 
     def clean(self) -> None:
         super().clean()
-        self.email = normalize_email(self.email)
+        self.email = normalize_email(self.email) or None
 
     @property
     def is_staff(self) -> bool:
@@ -121,7 +134,7 @@ class User(AbstractBaseUser, PermissionsMixin):
         return self.is_superuser or self.role == Role.ADMIN
 
     def get_full_name(self) -> str:
-        return self.name or self.email
+        return str(self)
 
     def get_short_name(self) -> str:
-        return self.name or self.email
+        return str(self)

@@ -38,8 +38,12 @@ def _check_password(password: str, user: User, field: str = "password") -> None:
         raise ValidationFailed(" ".join(errors), code="weak_password", fields={field: errors})
 
 
-def _email_taken(email: str) -> bool:
-    return User.objects.filter(email__iexact=normalize_email(email)).exists()
+def _email_taken(email: str, *, organization: Organization) -> bool:
+    """Emails are unique within an organization: whether an address has an account in another
+    one is never revealed (nor does it stop anyone registering here)."""
+    return User.objects.filter(
+        organization=organization, email__iexact=normalize_email(email)
+    ).exists()
 
 
 def user_groups_sync(user: User) -> None:
@@ -67,7 +71,7 @@ def user_create(
     *, organization: Organization, email: str, name: str, role: str, password: str | None
 ) -> User:
     email = normalize_email(email)
-    if _email_taken(email):
+    if _email_taken(email, organization=organization):
         raise ValidationFailed(
             "A user with this email already exists.",
             code="email_taken",

@@ -59,7 +59,7 @@ def login_view(request: HttpRequest) -> HttpResponse:
             form.add_error(None, exc.detail)
             status = exc.status_code if exc.status_code == 429 else 400
         else:
-            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            login(request, user, backend="accounts.backends.EmailBackend")
             return redirect(next_url or _home_for(user))
     elif request.method == "POST":
         status = 400
@@ -92,7 +92,7 @@ def register_view(request: HttpRequest) -> HttpResponse:
             _apply_domain_error(form, exc)
             status = exc.status_code if exc.status_code == 429 else 400
         else:
-            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            login(request, user, backend="accounts.backends.EmailBackend")
             messages.success(request, "Welcome! Write to us any time.")
             return redirect(_home_for(user))
     elif request.method == "POST":

@@ -10,11 +10,16 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.api import IsStaff
-from chats import selectors, services
+from chats import channels, selectors, services
 from chats.models import Inbox, InboxKind
 
 
-def inbox_data(inbox: Inbox) -> dict:
+def inbox_data(inbox: Inbox, request: Request | None = None) -> dict:
+    """``webhook_url`` is what to give the provider (None for the web inbox)."""
+    path = channels.webhook_path(inbox)
+    webhook_url = path
+    if path and request is not None:
+        webhook_url = request.build_absolute_uri(path)
     return {
         "id": inbox.pk,
         "kind": inbox.kind,
@@ -24,6 +29,7 @@ def inbox_data(inbox: Inbox) -> dict:
         "phone_number_id": inbox.phone_number_id,
         "callback_url": inbox.callback_url,
         "secrets_set": {field: bool(getattr(inbox, field)) for field in Inbox.SECRET_FIELDS},
+        "webhook_url": webhook_url,
         "created_at": inbox.created_at,
     }
 
@@ -51,7 +57,7 @@ class InboxListApi(APIView):
     @extend_schema(operation_id="inboxes_list", responses={200: None})
     def get(self, request: Request) -> Response:
         inboxes = selectors.inboxes_of(request.user)[:200]
-        return Response({"results": [inbox_data(i) for i in inboxes]})
+        return Response({"results": [inbox_data(i, request) for i in inboxes]})
 
     @extend_schema(request=Input, responses={201: None})
     def post(self, request: Request) -> Response:
@@ -59,7 +65,8 @@ class InboxListApi(APIView):
         data.is_valid(raise_exception=True)
         inbox, generated = services.inbox_create(actor=request.user, **data.validated_data)
         return Response(
-            {**inbox_data(inbox), "generated_secrets": generated}, status=status.HTTP_201_CREATED
+            {**inbox_data(inbox, request), "generated_secrets": generated},
+            status=status.HTTP_201_CREATED,
         )
 
 
@@ -72,7 +79,7 @@ class InboxDetailApi(APIView):
 
     @extend_schema(responses={200: None})
     def get(self, request: Request, inbox_id: int) -> Response:
-        return Response(inbox_data(selectors.inbox_for(request.user, inbox_id)))
+        return Response(inbox_data(selectors.inbox_for(request.user, inbox_id), request))
 
     @extend_schema(request=Input, responses={200: None})
     def patch(self, request: Request, inbox_id: int) -> Response:
@@ -80,7 +87,7 @@ class InboxDetailApi(APIView):
         data = self.Input(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         inbox = services.inbox_update(actor=request.user, inbox_id=inbox_id, **data.validated_data)
-        return Response(inbox_data(inbox))
+        return Response(inbox_data(inbox, request))
 
     @extend_schema(responses={204: None})
     def delete(self, request: Request, inbox_id: int) -> Response:

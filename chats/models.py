@@ -5,6 +5,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from chats.fields import EncryptedTextField
+
 
 class InboxKind(models.TextChoices):
     WEB = "web", "Web cabinet"
@@ -30,12 +32,16 @@ class Inbox(models.Model):
     is_active = models.BooleanField(default=True)
     # Per-kind settings. Telegram: bot_token, webhook_secret. WhatsApp: phone_number_id,
     # access token in bot_token, app_secret, verify_token. API channel: api_token, callback_url.
-    bot_token = models.CharField(max_length=512, blank=True)
+    # Secrets are encrypted at rest (FIELD_ENCRYPTION_KEY); lengths are checked by the services.
+    bot_token = EncryptedTextField(blank=True)
     phone_number_id = models.CharField(max_length=64, blank=True)
-    app_secret = models.CharField(max_length=256, blank=True)
-    verify_token = models.CharField(max_length=256, blank=True)
-    webhook_secret = models.CharField(max_length=256, blank=True)
-    api_token = models.CharField(max_length=256, blank=True)
+    app_secret = EncryptedTextField(blank=True)
+    verify_token = EncryptedTextField(blank=True)
+    webhook_secret = EncryptedTextField(blank=True)
+    # A keyed fingerprint of webhook_secret (crm.crypto.digest): a webhook request names the
+    # inbox its secret belongs to, so a secret sent to another inbox's URL is told apart.
+    webhook_secret_digest = models.CharField(max_length=64, blank=True, db_index=True)
+    api_token = EncryptedTextField(blank=True)
     callback_url = models.URLField(max_length=500, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
@@ -261,6 +267,7 @@ class Delivery(models.TextChoices):
     PENDING = "pending", "Pending"
     SENT = "sent", "Sent"
     DELIVERED = "delivered", "Delivered"
+    READ = "read", "Read"
     FAILED = "failed", "Failed"
 
 
@@ -286,6 +293,8 @@ class Message(models.Model):
     client_id = models.CharField(max_length=64, null=True, blank=True)
     external_id = models.CharField(max_length=128, null=True, blank=True)
     delivery = models.CharField(max_length=16, choices=Delivery.choices, null=True, blank=True)
+    # Why a message could not leave through its channel: {"code": ..., "detail": ...}.
+    delivery_error = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     edited_at = models.DateTimeField(null=True, blank=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
@@ -315,3 +324,32 @@ class Message(models.Model):
     @property
     def is_deleted(self) -> bool:
         return self.deleted_at is not None
+
+
+class ChannelIdentity(models.Model):
+    """A sender on a messaging channel (a Telegram user, a WhatsApp number) and the customer it
+    is in the inbox's organization. What the provider says about them is kept here."""
+
+    tenant_path = "inbox__organization"
+
+    inbox = models.ForeignKey(Inbox, on_delete=models.CASCADE, related_name="identities")
+    external_id = models.CharField(max_length=128)
+    customer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="channel_identities"
+    )
+    name = models.CharField(max_length=150, blank=True)
+    username = models.CharField(max_length=150, blank=True)
+    language = models.CharField(max_length=16, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name_plural = "channel identities"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["inbox", "external_id"], name="chats_channel_identity_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.username or self.name or self.external_id} on {self.inbox}"

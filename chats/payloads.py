@@ -12,7 +12,7 @@ def user_brief(user: User | None) -> dict | None:
         return None
     return {
         "id": user.pk,
-        "name": user.name or user.email.split("@")[0],
+        "name": user.name or (user.email or "").split("@")[0] or f"Customer #{user.pk}",
         "avatar": user.avatar.url if user.avatar else None,
         "role": user.role,
         "is_online": user.is_online,
@@ -40,6 +40,7 @@ def message_data(message: Message) -> dict:
         "client_id": message.client_id,
         "external_id": message.external_id,
         "delivery": message.delivery,
+        "delivery_error": message.delivery_error,
         "staff_only": message.staff_only,
         "created_at": message.created_at,
         "edited_at": message.edited_at,

@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "media",
     "operators",
     "workspace",
+    "connectors",
 ]
 
 MIDDLEWARE = [
@@ -190,9 +191,28 @@ CELERY_BEAT_SCHEDULE: dict = {
     },
 }
 
+CELERY_BEAT_SCHEDULE["connectors-webhook-updates-prune"] = {
+    "task": "connectors.tasks.webhook_updates_prune",
+    "schedule": 3600.0,
+}
+
+# --- Messaging channels ---------------------------------------------------------------------
+# One key or a comma-separated list (the first encrypts, all decrypt: rotation). Default derived
+# from SECRET_KEY, so rotating SECRET_KEY without setting this makes stored secrets unreadable.
+FIELD_ENCRYPTION_KEY = env.str("FIELD_ENCRYPTION_KEY", default="")
+TELEGRAM_API_URL = env.str("TELEGRAM_API_URL", default="https://api.telegram.org").rstrip("/")
+CONNECTOR_TIMEOUT_SECONDS = env.float("CONNECTOR_TIMEOUT_SECONDS", default=10.0)
+CONNECTOR_MAX_RETRIES = env.int("CONNECTOR_MAX_RETRIES", default=8)
+CONNECTOR_RETRY_BACKOFF = env.float("CONNECTOR_RETRY_BACKOFF", default=2.0)
+CONNECTOR_RETRY_BACKOFF_MAX = env.float("CONNECTOR_RETRY_BACKOFF_MAX", default=300.0)
+# Webhook deliveries kept for de-duplication (providers retry for up to a day).
+CONNECTOR_UPDATE_RETENTION_HOURS = env.int("CONNECTOR_UPDATE_RETENTION_HOURS", default=72)
+
 # --- Auth -----------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
-AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
+AUTHENTICATION_BACKENDS = ["accounts.backends.EmailBackend"]
+# Emails are unique per organization (accounts.User), which EmailBackend knows.
+SILENCED_SYSTEM_CHECKS = ["auth.W004"]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

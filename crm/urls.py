@@ -14,6 +14,7 @@ api_patterns = [
     path("", include("operators.urls")),
     path("", include("orders.urls")),
     path("", include("media.urls")),
+    path("", include("connectors.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
 ]

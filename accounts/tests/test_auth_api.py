@@ -67,7 +67,11 @@ class TestRegister:
     def test_duplicate_email_in_other_case_is_400(self, api_client, customer):
         response = api_client.post(
             "/api/auth/register",
-            {"email": customer.email.upper(), "password": "a-Long-pass-77"},
+            {
+                "email": customer.email.upper(),
+                "password": "a-Long-pass-77",
+                "organization": customer.organization.slug,
+            },
             format="json",
         )
         assert response.status_code == 400
@@ -75,6 +79,37 @@ class TestRegister:
         assert body["code"] == "email_taken"
         assert "email" in body
         assert User.objects.filter(email__iexact=customer.email).count() == 1
+
+    def test_an_email_of_another_organization_registers_and_reveals_nothing(
+        self, api_client, customer, other_organization
+    ):
+        """Emails are unique per organization: registering an address another tenant's user has
+        works, and each account signs in to its own organization."""
+        response = api_client.post(
+            "/api/auth/register",
+            {
+                "email": customer.email,
+                "password": "another-Long-pass-88",
+                "organization": other_organization.slug,
+            },
+            format="json",
+        )
+        assert response.status_code == 201, response.content
+        assert response.json()["user"]["id"] != customer.pk
+        assert User.objects.filter(email__iexact=customer.email).count() == 2
+        login = api_client.post(
+            "/api/auth/login",
+            {"email": customer.email, "password": "another-Long-pass-88"},
+            format="json",
+        )
+        assert login.status_code == 200
+        assert login.json()["user"]["id"] == response.json()["user"]["id"]
+        from accounts.tests.factories import DEFAULT_PASSWORD
+
+        mine = api_client.post(
+            "/api/auth/login", {"email": customer.email, "password": DEFAULT_PASSWORD}, format="json"
+        )
+        assert mine.status_code == 200 and mine.json()["user"]["id"] == customer.pk
 
     def test_weak_password_is_400_with_validator_message(self, api_client):
         response = api_client.post(

@@ -9,8 +9,10 @@ from django.db import transaction
 from django.db.models.deletion import ProtectedError
 
 from accounts.models import User
+from chats import channels
 from chats.models import Inbox, InboxKind
 from chats.selectors import inbox_for
+from crm import crypto
 from crm.errors import Conflict, Forbidden, ValidationFailed
 
 SETTING_FIELDS = (
@@ -49,6 +51,9 @@ def _audit(actor: User, verb: str, inbox: Inbox, data: dict) -> None:
     )
 
 
+MAX_SECRET_LENGTH = {"bot_token": 512}
+
+
 def _check_complete(inbox: Inbox) -> None:
     missing = [f for f in REQUIRED[inbox.kind] if not getattr(inbox, f)]
     if missing:
@@ -57,6 +62,17 @@ def _check_complete(inbox: Inbox) -> None:
             code="inbox_incomplete",
             fields={f: ["This field is required for this kind of inbox."] for f in missing},
         )
+    too_long = {
+        f: [f"At most {MAX_SECRET_LENGTH.get(f, 256)} characters."]
+        for f in Inbox.SECRET_FIELDS
+        if len(getattr(inbox, f) or "") > MAX_SECRET_LENGTH.get(f, 256)
+    }
+    if too_long:
+        raise ValidationFailed("A setting is too long.", code="invalid_settings", fields=too_long)
+    channels.validate_settings(inbox)  # the connector of this kind knows its provider's rules
+    inbox.webhook_secret_digest = (
+        crypto.digest(inbox.webhook_secret) if inbox.webhook_secret else ""
+    )
 
 
 def _name(name: str) -> str:
@@ -121,7 +137,7 @@ def inbox_update(*, actor: User, inbox_id: int, **changes: Any) -> Inbox:
         changed.append(field)
     _check_complete(inbox)
     if changed:
-        inbox.save(update_fields=changed)
+        inbox.save(update_fields=[*changed, "webhook_secret_digest"])
         # Secret values never go into the audit log, only which settings changed.
         _audit(actor, "inbox.updated", inbox, {"changed": sorted(changed)})
     return inbox
@@ -142,3 +158,17 @@ def inbox_delete(*, actor: User, inbox_id: int) -> None:
             "This inbox has conversations: deactivate it instead (is_active=false).",
             code="inbox_in_use",
         ) from None
+
+
+def inbox_secrets_reencrypt() -> int:
+    """Write every inbox's secrets again: encrypted with the newest key, digests recomputed."""
+    count = 0
+    for pk in Inbox.objects.values_list("pk", flat=True).iterator():
+        with transaction.atomic():
+            inbox = Inbox.objects.select_for_update().get(pk=pk)
+            inbox.webhook_secret_digest = (
+                crypto.digest(inbox.webhook_secret) if inbox.webhook_secret else ""
+            )
+            inbox.save(update_fields=[*Inbox.SECRET_FIELDS, "webhook_secret_digest"])
+            count += 1
+    return count

@@ -8,8 +8,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import User
-from chats import events, hooks
-from chats.models import Chat, ChatStatus, Membership, Message, MessageKind
+from chats import channels, events, hooks
+from chats.models import Chat, ChatStatus, Delivery, Membership, Message, MessageKind
 from chats.selectors import chat_for, chats_visible_to, visible_messages_q
 from chats.services.chats import chat_opened
 from chats.services.common import (
@@ -156,24 +156,44 @@ def _message_send_locked(
     kind: str,
     attachment_ids: list[int],
     client_id: str | None,
+    external_id: str | None = None,
+    files: list | None = None,
 ) -> SendResult:
     # Locking the chat row serializes sends within one chat, so message ids grow in commit
     # order (clients use them as cursors) and last_message/unread updates never interleave.
-    chat = chat_for(sender, chat.pk, queryset=_locked(chats_visible_to(sender)))
+    # Only the chat row: the inbox is joined to know its channel, never locked.
+    chat = chat_for(
+        sender,
+        chat.pk,
+        queryset=chats_visible_to(sender)
+        .select_related("inbox")
+        .select_for_update(no_key=True, of=("self",)),
+    )
     if client_id:
         existing = Message.objects.filter(chat=chat, sender=sender, client_id=client_id).first()
         if existing is not None:
             return SendResult(existing, False)
-    files = _attachments_for(sender=sender, chat=chat, attachment_ids=attachment_ids)
+    if external_id:  # a channel delivered the same message again
+        existing = Message.objects.filter(chat=chat, external_id=external_id).first()
+        if existing is not None:
+            return SendResult(existing, False)
+    if files is None:
+        files = _attachments_for(sender=sender, chat=chat, attachment_ids=attachment_ids)
     now = timezone.now()
     previous_last_id = chat.last_message_id or 0
+    staff_only = kind == MessageKind.NOTE
+    outbound = channels.leaves_through_channel(
+        chat=chat, kind=kind, staff_only=staff_only, from_staff=sender.is_staff
+    )
     message = Message.objects.create(
         chat=chat,
         sender=sender,
         kind=kind,
         text=text,
         client_id=client_id,
-        staff_only=(kind == MessageKind.NOTE),
+        external_id=external_id,
+        delivery=Delivery.PENDING if outbound else None,
+        staff_only=staff_only,
         created_at=now,
     )
     if files:

@@ -1,0 +1,355 @@
+"""The rules every channel shares: which messages leave, how a webhook delivery is taken in
+once, and how an outbound message goes out exactly once.
+
+Outbound, and the cases that stay ambiguous
+-------------------------------------------
+Each provider call of a message (a long text is several) has an ``OutboundAttempt`` row,
+written (``sending``) and committed *before* the call, and updated after it:
+
+* accepted → ``accepted`` with the provider's id; a later run skips that part. When every part
+  is accepted the message is ``sent`` and the first part's id is its ``external_id``.
+* 429, 5xx, a connection that never opened, a body never fully written → ``refused``: the
+  provider did not act on it, so the task retries (after Telegram's ``retry_after``, else with
+  exponential backoff) and sends that part again.
+* 403 (the user blocked the bot), 400, 401 → ``refused``; the message fails at once.
+* **Ambiguous**: the request left and no answer came back (read timeout, connection dropped
+  mid-response), or a worker died between the call and writing its outcome (the row is still
+  ``sending`` when the next run finds it, older than the call timeout). The provider may have
+  delivered it and Telegram has no idempotency key, so the code never resends on its own: the
+  part becomes ``unknown`` and the message ``failed`` with ``delivery_unknown``, which tells
+  the operator it may have arrived. ``POST /api/messages/{id}/retry`` is their explicit choice
+  to send it again.
+* A ``sending`` row younger than the call timeout means another run is making that call right
+  now (a redelivered task): this run steps back and checks again later.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.models import User
+from chats import channels, events
+from chats.models import ChannelIdentity, Delivery, Inbox, Message, MessageKind
+from chats.services import support_chat_get_or_create
+from chats.services.channels import (
+    channel_identity_get_or_create,
+    channel_message_exists,
+    message_delivery_failed,
+    message_delivery_retry,
+    message_delivery_sent,
+    message_delivery_status,
+    message_receive,
+    message_receive_edit,
+)
+from connectors import registry
+from connectors.base import (
+    Ambiguous,
+    FetchError,
+    InboundMessage,
+    Rejected,
+    RetryLater,
+    StatusReport,
+)
+from connectors.models import AttemptState, OutboundAttempt, WebhookUpdate
+from crm.errors import DomainError
+
+logger = logging.getLogger(__name__)
+
+KIND_OF_MEDIA = {"image": MessageKind.IMAGE, "video": MessageKind.VIDEO, "audio": MessageKind.AUDIO}
+
+
+# --- Handing staff messages to the channel --------------------------------------------------
+
+
+def message_hand_to_channel(message: Message) -> None:
+    """``chats.hooks`` callback, inside the transaction that stored ``message``: a message that
+    leaves through its channel is queued for the send task when that transaction commits.
+    Automated replies of the inbox (``automated=True``) leave too."""
+    if message.delivery != Delivery.PENDING:
+        if not channels.message_leaves_through_channel(message):
+            return
+        message.delivery = Delivery.PENDING  # stored by a path that did not know the channel
+        Message.objects.filter(pk=message.pk).update(delivery=Delivery.PENDING)
+        events.message_updated(message, participant_ids=[])
+    from connectors.tasks import message_deliver
+
+    message_deliver.delay_on_commit(message.pk)
+
+
+def delivery_retry(*, actor: User, message_id: int) -> Message:
+    """Send a failed message again (the operator's choice, also after an ambiguous attempt)."""
+    with transaction.atomic():
+        message = message_delivery_retry(actor=actor, message_id=message_id)
+        OutboundAttempt.objects.filter(message_id=message.pk).exclude(
+            state=AttemptState.ACCEPTED
+        ).update(state=AttemptState.REFUSED)
+        from connectors.tasks import message_deliver
+
+        message_deliver.delay_on_commit(message.pk)
+    return message
+
+
+# --- Outbound -------------------------------------------------------------------------------
+
+
+class InProgress(Exception):
+    """Another run is making this call right now."""
+
+
+@dataclass
+class _Claim:
+    attempt: OutboundAttempt
+    already_accepted: bool
+
+
+def _claim(message_id: int, part: int) -> _Claim:
+    stale = timezone.now() - timedelta(seconds=settings.CONNECTOR_TIMEOUT_SECONDS + 30)
+    with transaction.atomic():
+        attempt = (
+            OutboundAttempt.objects.select_for_update()
+            .filter(message_id=message_id, part=part)
+            .first()
+        )
+        if attempt is None:
+            try:
+                with transaction.atomic():
+                    attempt = OutboundAttempt.objects.create(
+                        message_id=message_id, part=part, state=AttemptState.SENDING, tries=1
+                    )
+                return _Claim(attempt, False)
+            except IntegrityError:
+                raise InProgress() from None
+        if attempt.state == AttemptState.ACCEPTED:
+            return _Claim(attempt, True)
+        if attempt.state == AttemptState.SENDING:
+            if attempt.claimed_at > stale:
+                raise InProgress()
+            attempt.state = AttemptState.UNKNOWN
+            attempt.finished_at = timezone.now()
+            attempt.detail = "A previous attempt stopped after calling the provider."
+            attempt.save(update_fields=["state", "finished_at", "detail"])
+            raise Ambiguous(
+                "An earlier attempt stopped after the request left; it may have been delivered."
+            )
+        if attempt.state == AttemptState.UNKNOWN:
+            raise Ambiguous(attempt.detail or "The outcome of an earlier attempt is unknown.")
+        attempt.state = AttemptState.SENDING
+        attempt.claimed_at = timezone.now()
+        attempt.tries += 1
+        attempt.save(update_fields=["state", "claimed_at", "tries"])
+        return _Claim(attempt, False)
+
+
+def _finish(attempt: OutboundAttempt, state: str, *, provider_id: str = "", detail: str = ""):
+    attempt.state = state
+    attempt.provider_message_id = provider_id
+    attempt.finished_at = timezone.now()
+    attempt.detail = detail[:1000]
+    attempt.save(update_fields=["state", "provider_message_id", "finished_at", "detail"])
+
+
+def recipient_of(message: Message) -> str | None:
+    chat = message.chat
+    return (
+        ChannelIdentity.objects.filter(inbox_id=chat.inbox_id, customer_id=chat.customer_id)
+        .values_list("external_id", flat=True)
+        .first()
+    )
+
+
+def message_deliver(*, message_id: int) -> str:
+    """Send a pending outbound message through its channel; returns its delivery state.
+    Raises ``RetryLater`` (the task retries) and ``InProgress``; see the module docstring."""
+    message = (
+        Message.objects.select_related("chat", "chat__inbox")
+        .prefetch_related("attachments")
+        .filter(pk=message_id)
+        .first()
+    )
+    if message is None or message.delivery != Delivery.PENDING:
+        return message.delivery if message is not None else "gone"
+    if message.deleted_at is not None:
+        return message_delivery_failed(
+            message_id=message_id, code="message_deleted", detail="Deleted before it was sent."
+        ).delivery
+    inbox = message.chat.inbox
+    connector = registry.connector_for(inbox.kind) if inbox is not None else None
+    recipient = recipient_of(message) if connector is not None else None
+    if connector is None or recipient is None or not inbox.is_active:
+        return message_delivery_failed(
+            message_id=message_id,
+            code="channel_unavailable",
+            detail="The chat's inbox is inactive or has no channel recipient.",
+        ).delivery
+    provider_ids: list[str] = []
+    for part in connector.plan(message):
+        try:
+            claim = _claim(message_id, part.index)
+        except Ambiguous as exc:
+            return message_delivery_failed(
+                message_id=message_id, code=exc.code, detail=exc.detail
+            ).delivery
+        if claim.already_accepted:
+            provider_ids.append(claim.attempt.provider_message_id)
+            continue
+        try:
+            provider_id = connector.send_part(inbox, recipient, part)
+        except RetryLater as exc:
+            _finish(claim.attempt, AttemptState.REFUSED, detail=exc.detail)
+            raise
+        except Rejected as exc:
+            _finish(claim.attempt, AttemptState.REFUSED, detail=exc.detail)
+            return message_delivery_failed(
+                message_id=message_id, code=exc.code, detail=exc.detail
+            ).delivery
+        except Ambiguous as exc:
+            _finish(claim.attempt, AttemptState.UNKNOWN, detail=exc.detail)
+            return message_delivery_failed(
+                message_id=message_id, code=exc.code, detail=exc.detail
+            ).delivery
+        _finish(claim.attempt, AttemptState.ACCEPTED, provider_id=provider_id)
+        provider_ids.append(provider_id)
+    first = next((p for p in provider_ids if p), None)
+    return message_delivery_sent(message_id=message_id, external_id=first).delivery
+
+
+def message_deliver_gave_up(*, message_id: int, error: RetryLater) -> None:
+    """The provider stayed unavailable through every retry."""
+    message_delivery_failed(
+        message_id=message_id,
+        code=error.code,
+        detail=f"Gave up after {settings.CONNECTOR_MAX_RETRIES} retries: {error.detail}",
+    )
+
+
+# --- Inbound --------------------------------------------------------------------------------
+
+
+def inbox_for_webhook(*, kind: str, inbox_id: int) -> Inbox | None:
+    """An active inbox of this kind; None answers 404 (unknown, inactive, another kind)."""
+    return Inbox.objects.filter(pk=inbox_id, kind=kind, is_active=True).first()
+
+
+def webhook_update_store(*, inbox: Inbox, key: str, payload: dict) -> tuple[WebhookUpdate, bool]:
+    """Write a delivery down (once per provider id) and queue its processing on commit."""
+    from connectors.tasks import webhook_update_process
+
+    try:
+        with transaction.atomic():
+            update = WebhookUpdate.objects.create(inbox=inbox, key=key, payload=payload)
+            webhook_update_process.delay_on_commit(update.pk)
+    except IntegrityError:
+        return WebhookUpdate.objects.get(inbox=inbox, key=key), False
+    return update, True
+
+
+class RetryFetch(Exception):
+    pass
+
+
+def _stored_files(inbox: Inbox, event: InboundMessage, *, final: bool):
+    """Fetch the message's files into the media app (same checks as uploads). Returns the
+    files and notes on those that could not be taken; raises ``RetryFetch`` while retrying
+    may still help."""
+    from media.services import media_create
+
+    connector = registry.connector_for(inbox.kind)
+    identity = channel_identity_get_or_create(inbox=inbox, sender=event.sender)
+    chat, _ = support_chat_get_or_create(customer=identity.customer, inbox=inbox)
+    files, notes = [], []
+    for remote in event.files:
+        try:
+            content, name = connector.fetch_file(inbox, remote, max_size=settings.MAX_UPLOAD_SIZE)
+        except FetchError as exc:
+            if exc.retry and not final:
+                raise RetryFetch(str(exc)) from exc
+            notes.append(f"[{remote.name} could not be received: {exc}]")
+            continue
+        try:
+            files.append(
+                media_create(
+                    organization=inbox.organization,
+                    content=ContentFile(content, name=name),
+                    name=name,
+                    uploader=identity.customer,
+                    chat=chat,
+                )
+            )
+        except DomainError as exc:
+            notes.append(f"[{name} was refused: {exc.detail}]")
+    return files, notes
+
+
+def _receive(inbox: Inbox, event: InboundMessage, *, final: bool) -> None:
+    if event.edited:
+        edited = message_receive_edit(
+            inbox=inbox, sender=event.sender, external_id=event.external_id, text=event.text
+        )
+        if edited is not None:
+            return
+    if channel_message_exists(
+        inbox=inbox, sender_external_id=event.sender.external_id, external_id=event.external_id
+    ):
+        return
+    files, notes = _stored_files(inbox, event, final=final)
+    text = "\n".join(filter(None, [event.text, *notes]))
+    kind = MessageKind.TEXT
+    if files:
+        kind = KIND_OF_MEDIA.get(files[0].kind, MessageKind.FILE)
+    result = message_receive(
+        inbox=inbox,
+        sender=event.sender,
+        external_id=event.external_id,
+        text=text,
+        kind=kind,
+        files=files,
+    )
+    if not result.created and files:  # a racing copy stored it first: drop our copies
+        from media.services import media_delete
+
+        media_delete(files=files)
+
+
+def webhook_update_process(*, update_id: int, final: bool = False) -> None:
+    """Turn one stored delivery into messages, edits and delivery states. Safe to run twice:
+    a processed delivery is skipped, and each message is unique on the provider's id."""
+    update = (
+        WebhookUpdate.objects.select_related("inbox", "inbox__organization")
+        .filter(pk=update_id)
+        .first()
+    )
+    if update is None or update.processed_at is not None:
+        return
+    inbox = update.inbox
+    connector = registry.connector_for(inbox.kind)
+    WebhookUpdate.objects.filter(pk=update.pk).update(attempts=update.attempts + 1)
+    for event in connector.parse(update.payload) if connector else []:
+        if isinstance(event, InboundMessage):
+            _receive(inbox, event, final=final)
+        elif isinstance(event, StatusReport):
+            message = Message.objects.filter(
+                chat__inbox=inbox, external_id=event.external_id
+            ).first()
+            if message is not None:
+                message_delivery_status(message_id=message.pk, delivery=event.delivery)
+    WebhookUpdate.objects.filter(pk=update.pk).update(processed_at=timezone.now(), error="")
+
+
+def webhook_update_failed(*, update_id: int, error: str) -> None:
+    WebhookUpdate.objects.filter(pk=update_id).update(error=error[:2000])
+
+
+def webhook_updates_prune(*, older_than: timedelta) -> int:
+    """Forget processed deliveries older than the providers' retry horizon."""
+    cutoff = timezone.now() - older_than
+    deleted, _ = WebhookUpdate.objects.filter(
+        processed_at__isnull=False, received_at__lt=cutoff
+    ).delete()
+    return deleted
