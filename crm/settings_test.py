@@ -22,3 +22,6 @@ TEST_REDIS_PREFIX = f"crmtest:{uuid.uuid4().hex[:8]}:{_worker}"
 if REDIS_URL:
     CACHES["default"]["KEY_PREFIX"] = TEST_REDIS_PREFIX
     CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = f"{TEST_REDIS_PREFIX}:asgi"
+    # Each run's Celery queue too: a worker started by one xdist process must not take the
+    # tasks of another (they use different test databases).
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": f"{TEST_REDIS_PREFIX}:celery:"}

@@ -16,8 +16,10 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture
 def channel_chat(telegram, telegram_inbox, post_update):
+    from connectors.conftest import wait_for
+
     post_update(telegram_inbox, tg_update(text="Hi, I need help", user_id=8080))
-    return Chat.objects.get(inbox=telegram_inbox)
+    return wait_for(lambda: Chat.objects.filter(inbox=telegram_inbox).first())
 
 
 def reply(client, chat, text="We are on it.", **extra):
@@ -252,7 +254,7 @@ def test_an_automated_reply_leaves_too(telegram, channel_chat):
 
 
 def test_429_waits_retry_after_then_sends(
-    telegram, channel_chat, client_for, operator, celery_worker
+    celery_worker, telegram, channel_chat, client_for, operator
 ):
     """With a real worker: Telegram says retry after 1 s; the next call comes no sooner."""
     from connectors.conftest import wait_for
