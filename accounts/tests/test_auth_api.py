@@ -107,7 +107,9 @@ class TestRegister:
         from accounts.tests.factories import DEFAULT_PASSWORD
 
         mine = api_client.post(
-            "/api/auth/login", {"email": customer.email, "password": DEFAULT_PASSWORD}, format="json"
+            "/api/auth/login",
+            {"email": customer.email, "password": DEFAULT_PASSWORD},
+            format="json",
         )
         assert mine.status_code == 200 and mine.json()["user"]["id"] == customer.pk
 
