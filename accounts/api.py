@@ -118,6 +118,8 @@ class LoginApi(PublicEndpoint):
     class Input(serializers.Serializer):
         email = serializers.CharField(max_length=254)
         password = serializers.CharField(max_length=128, write_only=True)
+        # Only needed when the same email and password exist in two organizations.
+        organization = serializers.SlugField(max_length=64, required=False)
 
     @extend_schema(request=Input, responses={200: None}, auth=[])
     def post(self, request: Request) -> Response:
@@ -127,6 +129,7 @@ class LoginApi(PublicEndpoint):
             email=data.validated_data["email"],
             password=data.validated_data["password"],
             ip=_client_ip(request),
+            organization=data.validated_data.get("organization"),
         )
         return Response({"user": user_payload(user), **services.tokens_for(user)})
 

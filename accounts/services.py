@@ -165,8 +165,9 @@ def user_sessions_revoke(*, user: User) -> None:
     events.user_sessions_ended(user_id=user.pk)
 
 
-def auth_login(*, email: str, password: str, ip: str) -> User:
-    """Check credentials, refusing after too many failures per address and per email."""
+def auth_login(*, email: str, password: str, ip: str, organization: str | None = None) -> User:
+    """Check credentials, refusing after too many failures per address and per email. The
+    organization's slug picks the account when one email has several with the same password."""
     email = normalize_email(email)
     for scope, ident in (("login_ip", ip), ("login_email", email)):
         decision = ratelimit.peek(scope, ident)
@@ -176,7 +177,7 @@ def auth_login(*, email: str, password: str, ip: str) -> User:
                 code="login_throttled",
                 retry_after=decision.retry_after,
             )
-    user = authenticate(username=email, password=password)
+    user = authenticate(username=email, password=password, organization=organization)
     if user is None:
         ratelimit.hit("login_ip", ip)
         ratelimit.hit("login_email", email)

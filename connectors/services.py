@@ -32,6 +32,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import User
@@ -294,11 +295,17 @@ def _receive(inbox: Inbox, event: InboundMessage, *, final: bool) -> None:
         )
         if edited is not None:
             return
-    if channel_message_exists(
-        inbox=inbox, sender_external_id=event.sender.external_id, external_id=event.external_id
-    ):
-        return
-    files, notes = _stored_files(inbox, event, final=final)
+    files, notes = [], []
+    if event.files:
+        # Files are fetched before the message is stored (it is broadcast with them): not for
+        # a message stored already.
+        if channel_message_exists(
+            inbox=inbox,
+            sender_external_id=event.sender.external_id,
+            external_id=event.external_id,
+        ):
+            return
+        files, notes = _stored_files(inbox, event, final=final)
     text = "\n".join(filter(None, [event.text, *notes]))
     kind = MessageKind.TEXT
     if files:
@@ -329,7 +336,6 @@ def webhook_update_process(*, update_id: int, final: bool = False) -> None:
         return
     inbox = update.inbox
     connector = registry.connector_for(inbox.kind)
-    WebhookUpdate.objects.filter(pk=update.pk).update(attempts=update.attempts + 1)
     for event in connector.parse(update.payload) if connector else []:
         if isinstance(event, InboundMessage):
             _receive(inbox, event, final=final)
@@ -339,11 +345,15 @@ def webhook_update_process(*, update_id: int, final: bool = False) -> None:
             ).first()
             if message is not None:
                 message_delivery_status(message_id=message.pk, delivery=event.delivery)
-    WebhookUpdate.objects.filter(pk=update.pk).update(processed_at=timezone.now(), error="")
+    WebhookUpdate.objects.filter(pk=update.pk).update(
+        processed_at=timezone.now(), error="", attempts=F("attempts") + 1
+    )
 
 
 def webhook_update_failed(*, update_id: int, error: str) -> None:
-    WebhookUpdate.objects.filter(pk=update_id).update(error=error[:2000])
+    WebhookUpdate.objects.filter(pk=update_id).update(
+        error=error[:2000], attempts=F("attempts") + 1
+    )
 
 
 def webhook_updates_prune(*, older_than: timedelta) -> int:

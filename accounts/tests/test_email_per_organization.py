@@ -35,3 +35,10 @@ def test_an_ambiguous_sign_in_signs_in_nobody(organization, other_organization, 
         format="json",
     )
     assert response.status_code == 401
+    response = api_client.post(
+        "/api/auth/login",
+        {"email": "same@example.com", "password": "the-Same-pass-9", "organization": "globex"},
+        format="json",
+    )
+    assert response.status_code == 200
+    assert User.objects.get(pk=response.json()["user"]["id"]).organization == other_organization

@@ -11,7 +11,11 @@ from operators.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
 
-TELEGRAM = {"kind": "telegram", "name": "Telegram bot", "bot_token": "123456:AAsecret-bot-token-0123456789abcdef"}
+TELEGRAM = {
+    "kind": "telegram",
+    "name": "Telegram bot",
+    "bot_token": "123456:AAsecret-bot-token-0123456789abcdef",
+}
 
 
 def _secrets_absent(body, *values):
@@ -30,10 +34,15 @@ def test_admin_creates_telegram_inbox_secrets_write_only(client_for, admin_user)
     generated = body["generated_secrets"]["webhook_secret"]
     assert len(generated) >= 32
     inbox = Inbox.objects.get(pk=body["id"])
-    assert inbox.bot_token == "123456:AAsecret-bot-token-0123456789abcdef" and inbox.webhook_secret == generated
+    assert (
+        inbox.bot_token == "123456:AAsecret-bot-token-0123456789abcdef"
+        and inbox.webhook_secret == generated
+    )
     # Never again: neither the token nor the generated secret is shown after creation.
     for path in ("/api/inboxes", f"/api/inboxes/{inbox.id}"):
-        _secrets_absent(client.get(path).json(), "123456:AAsecret-bot-token-0123456789abcdef", generated)
+        _secrets_absent(
+            client.get(path).json(), "123456:AAsecret-bot-token-0123456789abcdef", generated
+        )
     audit = AuditEvent.objects.get(verb="inbox.created")
     assert audit.actor == admin_user and "secret" not in json.dumps(audit.data)
 
@@ -68,7 +77,11 @@ def test_patch_keeps_secret_when_empty_and_replaces_when_given(client_for, admin
     inbox = Inbox.objects.get(pk=inbox_id)
     assert inbox.name == "Bot" and not inbox.auto_assign
     assert inbox.bot_token == "123456:AAsecret-bot-token-0123456789abcdef"
-    client.patch(f"/api/inboxes/{inbox_id}", {"bot_token": "456789:AAnew-bot-token-0123456789abcdefgh"}, format="json")
+    client.patch(
+        f"/api/inboxes/{inbox_id}",
+        {"bot_token": "456789:AAnew-bot-token-0123456789abcdefgh"},
+        format="json",
+    )
     inbox.refresh_from_db()
     assert inbox.bot_token == "456789:AAnew-bot-token-0123456789abcdefgh"
     changed = AuditEvent.objects.filter(verb="inbox.updated").order_by("id").last().data
