@@ -240,6 +240,13 @@ class InboxAdmin(TenantAdmin):
     list_display = ["name", "kind", "auto_assign", "is_active", "created_at"]
     list_filter = ["kind", "is_active"]
     search_fields = ["name"]
+    readonly_fields = ["webhook_url"]
+
+    @admin.display(description="Webhook URL (give it to the provider)")
+    def webhook_url(self, obj: Inbox) -> str:
+        from chats import channels
+
+        return (channels.webhook_path(obj) if obj.pk else None) or "–"
 
 
 @admin.register(Project)

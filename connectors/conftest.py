@@ -10,7 +10,8 @@ import pytest
 from connectors.standins.telegram import TelegramStandIn
 from media.conftest import celery_worker, wait_for  # noqa: F401 (fixtures shared with media)
 
-BOT_TOKEN = "123456789:AAtest-bot-token-0123456789abcdefXYZ"
+BOT_TOKEN = "123456789:AAtest-bot-token-0123456789abcdefXYZ"  # noqa: S105 (a test bot)
+_INBOX = object()  # post_update's default: the inbox's own webhook secret
 _update_ids = itertools.count(500_000)
 _message_ids = itertools.count(1)
 
@@ -114,9 +115,9 @@ def post_update(client):
     """``post_update(inbox, update, secret=inbox.secret)``: POST it to the inbox's webhook."""
     import json
 
-    def post(inbox, update, *, secret: str | None = "__inbox__", inbox_id: int | None = None):
+    def post(inbox, update, *, secret: str | None | object = _INBOX, inbox_id: int | None = None):
         headers = {}
-        secret = inbox.secret if secret == "__inbox__" else secret
+        secret = inbox.secret if secret is _INBOX else secret
         if secret is not None:
             headers["HTTP_X_TELEGRAM_BOT_API_SECRET_TOKEN"] = secret
         return client.post(

@@ -58,7 +58,7 @@ async def test_with_a_worker_update_reaches_staff_and_the_reply_reaches_telegram
     inbox = await sync(telegram_inbox_for)(admin_user)
     staff = await ws(operator)
     assert await sync(_post)(inbox.pk, inbox.secret, tg_update(text="ping", user_id=2002)) == 200
-    frame = await receive_type(staff, "message:new", wait=15)
+    frame = await receive_type(staff, "message:new", wait=60)
     assert frame["data"]["text"] == "ping"
 
     from chats.services import message_send
@@ -68,12 +68,12 @@ async def test_with_a_worker_update_reaches_staff_and_the_reply_reaches_telegram
         return message_send(sender=operator, chat=chat, text="pong").message.pk
 
     reply_id = await sync(send_reply)()
-    await sync(telegram.wait_for_calls)("sendMessage", 1, timeout=15)
+    await sync(telegram.wait_for_calls)("sendMessage", 1, timeout=60)
     [call] = telegram.sends()
     assert call.params == {"chat_id": "2002", "text": "pong"}
-    updated = await receive_type(staff, "message:updated", wait=15)
+    updated = await receive_type(staff, "message:updated", wait=60)
     while updated["data"]["id"] != reply_id or updated["data"]["delivery"] != "sent":
-        updated = await receive_type(staff, "message:updated", wait=15)
+        updated = await receive_type(staff, "message:updated", wait=60)
     assert await sync(lambda: Message.objects.get(pk=reply_id).delivery)() == Delivery.SENT
 
 

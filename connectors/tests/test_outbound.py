@@ -19,7 +19,7 @@ def channel_chat(telegram, telegram_inbox, post_update):
     from connectors.conftest import wait_for
 
     post_update(telegram_inbox, tg_update(text="Hi, I need help", user_id=8080))
-    return wait_for(lambda: Chat.objects.filter(inbox=telegram_inbox).first())
+    return wait_for(lambda: Chat.objects.filter(inbox=telegram_inbox).first(), timeout=60)
 
 
 def reply(client, chat, text="We are on it.", **extra):
@@ -261,7 +261,7 @@ def test_429_waits_retry_after_then_sends(
 
     telegram.fail("sendMessage", 429, retry_after=1)
     body = reply(client_for(operator), channel_chat)
-    wait_for(lambda: Message.objects.get(pk=body["id"]).delivery == Delivery.SENT, timeout=15)
+    wait_for(lambda: Message.objects.get(pk=body["id"]).delivery == Delivery.SENT, timeout=60)
     first, second = telegram.sends()
     assert second.at - first.at >= 0.95
     assert Message.objects.get(pk=body["id"]).external_id
