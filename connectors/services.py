@@ -69,6 +69,13 @@ KIND_OF_MEDIA = {"image": MessageKind.IMAGE, "video": MessageKind.VIDEO, "audio"
 # --- Handing staff messages to the channel --------------------------------------------------
 
 
+def _enqueue_on_commit(task, object_id: int) -> None:
+    """``task.delay(object_id)`` once the transaction commits. Robust: a broker that is down
+    then must not turn a stored message or webhook delivery into an error answer; the row is
+    written, and ``connectors_resume`` (beat) queues what was never queued."""
+    transaction.on_commit(lambda: task.delay(object_id), robust=True)
+
+
 def message_hand_to_channel(message: Message) -> None:
     """``chats.hooks`` callback, inside the transaction that stored ``message``: a message that
     leaves through its channel is queued for the send task when that transaction commits.
@@ -81,7 +88,7 @@ def message_hand_to_channel(message: Message) -> None:
         events.message_updated(message, participant_ids=[])
     from connectors.tasks import message_deliver
 
-    message_deliver.delay_on_commit(message.pk)
+    _enqueue_on_commit(message_deliver, message.pk)
 
 
 def delivery_retry(*, actor: User, message_id: int) -> Message:
@@ -93,7 +100,7 @@ def delivery_retry(*, actor: User, message_id: int) -> Message:
         ).update(state=AttemptState.REFUSED)
         from connectors.tasks import message_deliver
 
-        message_deliver.delay_on_commit(message.pk)
+        _enqueue_on_commit(message_deliver, message.pk)
     return message
 
 
@@ -245,7 +252,7 @@ def webhook_update_store(*, inbox: Inbox, key: str, payload: dict) -> tuple[Webh
     try:
         with transaction.atomic():
             update = WebhookUpdate.objects.create(inbox=inbox, key=key, payload=payload)
-            webhook_update_process.delay_on_commit(update.pk)
+            _enqueue_on_commit(webhook_update_process, update.pk)
     except IntegrityError:
         return WebhookUpdate.objects.get(inbox=inbox, key=key), False
     return update, True
@@ -363,3 +370,34 @@ def webhook_updates_prune(*, older_than: timedelta) -> int:
         processed_at__isnull=False, received_at__lt=cutoff
     ).delete()
     return deleted
+
+
+def connectors_resume(*, older_than: timedelta, limit: int = 500) -> tuple[int, int]:
+    """Queue again what was written down but never queued (the broker was down at commit):
+    webhook deliveries not processed, and pending outbound messages never attempted. Messages
+    with an attempt are in their task's retry chain and are left to it (its waits honoured)."""
+    from connectors.tasks import message_deliver, webhook_update_process
+
+    cutoff = timezone.now() - older_than
+    horizon = timezone.now() - timedelta(hours=settings.CONNECTOR_UPDATE_RETENTION_HOURS)
+    updates = list(
+        WebhookUpdate.objects.filter(
+            processed_at__isnull=True, received_at__lt=cutoff, received_at__gt=horizon
+        ).values_list("pk", flat=True)[:limit]
+    )
+    attempted = OutboundAttempt.objects.values("message_id")
+    messages = list(
+        Message.objects.filter(
+            delivery=Delivery.PENDING,
+            created_at__lt=cutoff,
+            created_at__gt=horizon,
+            chat__inbox__kind__in=registry.kinds(),
+        )
+        .exclude(pk__in=attempted)
+        .values_list("pk", flat=True)[:limit]
+    )
+    for pk in updates:
+        webhook_update_process.delay(pk)
+    for pk in messages:
+        message_deliver.delay(pk)
+    return len(updates), len(messages)

@@ -57,3 +57,8 @@ def webhook_updates_prune() -> int:
     return services.webhook_updates_prune(
         older_than=timedelta(hours=settings.CONNECTOR_UPDATE_RETENTION_HOURS)
     )
+
+
+@shared_task
+def connectors_resume() -> tuple[int, int]:
+    return services.connectors_resume(older_than=timedelta(minutes=2))

@@ -195,6 +195,11 @@ CELERY_BEAT_SCHEDULE["connectors-webhook-updates-prune"] = {
     "task": "connectors.tasks.webhook_updates_prune",
     "schedule": 3600.0,
 }
+# Webhook deliveries and replies written down while the broker was unreachable.
+CELERY_BEAT_SCHEDULE["connectors-resume"] = {
+    "task": "connectors.tasks.connectors_resume",
+    "schedule": 60.0,
+}
 
 # --- Messaging channels ---------------------------------------------------------------------
 # One key or a comma-separated list (the first encrypts, all decrypt: rotation). Default derived

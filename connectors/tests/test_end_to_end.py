@@ -143,13 +143,13 @@ def test_with_a_worker_a_blocked_bot_fails_and_a_retry_sends(
     assert settings.REDIS_URL
     inbox = telegram_inbox_for(admin_user)
     _post(inbox.pk, inbox.secret, tg_update(text="hi", user_id=5005))
-    chat = wait_for(lambda: Chat.objects.filter(inbox=inbox).first())
+    chat = wait_for(lambda: Chat.objects.filter(inbox=inbox).first(), timeout=60)
     telegram.fail("sendMessage", 403)
     api = client_for(operator)
     message_id = api.post(
         f"/api/chats/{chat.pk}/messages", {"text": "hello"}, format="json"
     ).json()["id"]
-    wait_for(lambda: Message.objects.get(pk=message_id).delivery == Delivery.FAILED)
+    wait_for(lambda: Message.objects.get(pk=message_id).delivery == Delivery.FAILED, timeout=60)
     assert api.post(f"/api/messages/{message_id}/retry").status_code == 200
-    wait_for(lambda: Message.objects.get(pk=message_id).delivery == Delivery.SENT)
+    wait_for(lambda: Message.objects.get(pk=message_id).delivery == Delivery.SENT, timeout=60)
     assert len(telegram.sends()) == 2

@@ -167,7 +167,7 @@ def test_a_worker_that_died_mid_call_is_not_repeated(telegram, channel_chat, ope
     from connectors import services
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("connectors.tasks.message_deliver.delay_on_commit", lambda *a: None)
+        patch.setattr("connectors.tasks.message_deliver.delay", lambda *a: None)
         message = message_send(sender=operator, chat=channel_chat, text="hello").message
     OutboundAttempt.objects.create(
         message=message,
@@ -265,3 +265,32 @@ def test_429_waits_retry_after_then_sends(
     first, second = telegram.sends()
     assert second.at - first.at >= 0.95
     assert Message.objects.get(pk=body["id"]).external_id
+
+
+def test_a_broker_outage_loses_nothing(telegram, telegram_inbox, post_update, client_for, operator):
+    """The broker is down when the webhook and the reply commit: both answer as usual, and the
+    beat task queues them once it is back."""
+    from datetime import timedelta
+
+    from connectors import services, tasks
+    from connectors.models import WebhookUpdate
+
+    def broker_down(*args, **kwargs):
+        raise ConnectionError("broker unreachable")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(tasks.webhook_update_process, "delay", broker_down)
+        response = post_update(telegram_inbox, tg_update(text="during the outage", user_id=99))
+        assert response.status_code == 200
+    assert WebhookUpdate.objects.get().processed_at is None and not Message.objects.exists()
+    assert services.connectors_resume(older_than=timedelta(0)) == (1, 0)
+    chat = Chat.objects.get(inbox=telegram_inbox)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(tasks.message_deliver, "delay", broker_down)
+        body = reply(client_for(operator), chat, text="answer during the outage")
+    assert body["delivery"] == "pending" and telegram.sends() == []
+    assert services.connectors_resume(older_than=timedelta(0)) == (0, 1)
+    assert Message.objects.get(pk=body["id"]).delivery == Delivery.SENT
+    assert len(telegram.sends()) == 1
+    assert services.connectors_resume(older_than=timedelta(0)) == (0, 0)  # nothing twice
