@@ -9,4 +9,4 @@ class AutomationConfig(AppConfig):
         from automation.services import automation_on_message_stored
         from chats import hooks
 
-        hooks.on_message_stored(automation_on_message_stored)
+        hooks.on_message_stored(automation_on_message_stored, answers=True)

@@ -51,6 +51,8 @@ def message_post_automated(*, chat: Chat, text: str, client_id: str | None = Non
         _ensure_staff_read_states(chat, since_message_id=previous_last_id)
         _chat_apply(chat, _last_message_update(message))
         message.chat = chat
+        # Automated replies carry no files: the payload needs no query to say so.
+        message._prefetched_objects_cache = {"attachments": message.attachments.none()}
         affected = _count_new_message_as_unread(message)
         events.message_new(message, participant_ids=[])
         _emit_unread(chat.pk, affected)
