@@ -145,9 +145,9 @@ def _handoff_keywords_clean(value: Any) -> tuple[list[str], list[str]]:
     return keywords, []
 
 
-def _automation_clean(given: dict[str, Any]) -> dict[str, Any]:
+def inbox_automation_clean(given: dict[str, Any]) -> dict[str, Any]:
     """The automation settings among ``given`` (absent or None: unchanged), validated all at
-    once so that one 400 names every bad field."""
+    once so that one 400 names every bad field. Forms (the back office) can reuse it."""
     cleaned: dict[str, Any] = {}
     errors: dict[str, list[str]] = {}
     for field in ("greeting", "away_message"):
@@ -200,7 +200,7 @@ def inbox_create(
     )
     for field in SETTING_FIELDS:
         setattr(inbox, field, (settings.get(field) or "").strip())
-    for field, value in _automation_clean(settings).items():
+    for field, value in inbox_automation_clean(settings).items():
         setattr(inbox, field, value)
     generated = {}
     for field in GENERATED.get(kind, ()):
@@ -218,7 +218,7 @@ def inbox_update(*, actor: User, inbox_id: int, **changes: Any) -> Inbox:
     """Change name, auto-assignment, activity or settings. An empty secret keeps the old one."""
     _require_admin(actor)
     inbox = inbox_for(actor, inbox_id, queryset=Inbox.objects.select_for_update())
-    automation = _automation_clean(changes)
+    automation = inbox_automation_clean(changes)
     changed: list[str] = []
     if "name" in changes:
         inbox.name = _name(changes["name"])
