@@ -169,12 +169,15 @@ def _hand_off(
         target=chat,
         data={"from": ChatStatus.PENDING, "to": ChatStatus.OPEN, "reason": reason},
     )
-    line = message_post_system(
+    message_post_system(
         chat=chat,
         text=f"The bot handed the conversation to operators: {_REASON_WORDS[reason]}.",
         staff_only=True,
     )
-    chat.last_message, chat.last_message_at = line, line.created_at
+    # The payload shows the newest messages: the replies above were posted on a fresh copy.
+    chat.refresh_from_db(
+        fields=["last_message", "last_public_message", "last_message_at", "last_activity_at"]
+    )
     chat_events.chat_updated(chat)
     chat_auto_assign(chat=chat)
     return posted

@@ -9,7 +9,7 @@ from accounts.models import Role
 from accounts.tests.factories import UserFactory
 from chats import hooks
 from chats.models import Chat, ChatStatus, Membership, Message, MessageKind
-from chats.services import message_send, support_chat_get_or_create
+from chats.services import message_post_automated, message_send, support_chat_get_or_create
 from operators.models import AuditEvent
 from operators.services import chat_close
 from operators.tests.factories import CannedResponseFactory, online_operator
@@ -340,8 +340,8 @@ def test_automated_replies_go_through_the_message_stored_hook(configure, custome
 def test_a_fault_in_automation_keeps_the_customers_message(configure, customer, monkeypatch):
     from automation import services
 
-    def broken(**kwargs):
-        message_send(sender=customer, chat=kwargs["message"].chat, text="half-done")
+    def broken(*, message, inbox):
+        message_post_automated(chat=message.chat, text="half-done")
         raise RuntimeError("boom")
 
     configure(greeting="Welcome!")
@@ -365,3 +365,19 @@ def test_message_new_events_carry_automated_in_order(
     (greeting,) = after(first)
     assert [(i, a) for i, a, _ in new] == [(first.pk, False), (greeting.pk, True)]
     assert f"user.{customer.pk}" in "".join(new[1][2])  # the customer hears it
+
+
+def test_hand_off_tells_staff_and_the_customer_the_new_state(
+    bot, customer, organization, captured, django_capture_on_commit_callbacks
+):
+    operator = online_operator(organization)
+    support_chat_get_or_create(customer=customer)
+    with django_capture_on_commit_callbacks(execute=True):
+        asked = say(customer, "оператор")
+    updates = [(d, g) for t, d, g in captured if t == "chat:updated"]
+    to_customer = [d for d, g in updates if g == (f"user.{customer.pk}",)]
+    to_staff = [d for d, g in updates if g == (f"staff.{organization.pk}",)]
+    assert to_customer[0]["status"] == "open" and to_staff[-1]["assignee"]["id"] == operator.pk
+    notice = after(asked)[0]
+    assert to_customer[0]["last_message"]["id"] == notice.pk  # never a staff-only line
+    assert all(not d["last_message"]["staff_only"] for d in to_customer)
