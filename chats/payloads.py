@@ -42,6 +42,7 @@ def message_data(message: Message) -> dict:
         "delivery": message.delivery,
         "delivery_error": message.delivery_error,
         "staff_only": message.staff_only,
+        "automated": message.automated,
         "created_at": message.created_at,
         "edited_at": message.edited_at,
         "deleted_at": message.deleted_at,

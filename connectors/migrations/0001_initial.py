@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ("chats", "0005_channels"),
+        ("chats", "0007_channels"),
     ]
 
     operations = [

@@ -238,19 +238,29 @@ def test_a_document_with_a_long_text_sends_text_then_file(
     assert "caption" not in telegram.sends()[1].params
 
 
-def test_an_automated_reply_leaves_too(telegram, channel_chat):
-    """Automation posts replies with ``automated=True`` and no sender: they go out."""
-    from django.db import transaction
+def test_an_automated_reply_leaves_too(telegram, channel_chat, captured):
+    """The inbox's own replies (greeting, away, bot: ``automated=True``, no sender) go out."""
+    from chats.services.automated import message_post_automated
 
-    from chats import hooks
-
-    with transaction.atomic():
-        message = Message.objects.create(chat=channel_chat, text="Hello! We answer in 5 min.")
-        message.automated = True
-        hooks.message_stored(message)
+    message = message_post_automated(chat=channel_chat, text="Hello! We answer in 5 min.")
     message.refresh_from_db()
-    assert message.delivery == Delivery.SENT
+    assert message.automated and message.delivery == Delivery.SENT
     assert [c.params["text"] for c in telegram.sends()] == ["Hello! We answer in 5 min."]
+    new = [d for t, d, g in captured if t == "message:new" and d["id"] == message.pk]
+    assert new[0]["delivery"] == "pending"
+
+
+def test_a_greeting_goes_out_to_telegram_once(telegram, telegram_inbox, post_update, admin_user):
+    from chats.services import inbox_update
+
+    inbox_update(
+        actor=admin_user, inbox_id=telegram_inbox.pk, greeting="Hi! An operator is coming."
+    )
+    post_update(telegram_inbox, tg_update(text="hello", user_id=6006))
+    post_update(telegram_inbox, tg_update(text="anyone?", user_id=6006))
+    assert [(c.params["chat_id"], c.params["text"]) for c in telegram.sends()] == [
+        ("6006", "Hi! An operator is coming.")
+    ]
 
 
 def test_429_waits_retry_after_then_sends(

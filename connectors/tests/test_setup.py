@@ -56,13 +56,11 @@ def test_the_data_migration_encrypts_plain_secrets(telegram_inbox):
 
     from django.db.migrations.loader import MigrationLoader
 
-    migration = importlib.import_module("chats.migrations.0005_channels")
+    migration = importlib.import_module("chats.migrations.0007_channels")
     from django.db.migrations import RunPython
 
     # The models as the data step sees them: secrets in plain text columns.
-    state = MigrationLoader(connection).project_state(
-        ("chats", "0004_membership_participant_index")
-    )
+    state = MigrationLoader(connection).project_state(("chats", "0006_inbox_automation"))
     for operation in migration.Migration.operations:
         if isinstance(operation, RunPython):
             break

@@ -43,7 +43,7 @@ def decrypt_secrets(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("chats", "0004_membership_participant_index"),
+        ("chats", "0006_inbox_automation"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
