@@ -18,8 +18,15 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def channel_chat(telegram, telegram_inbox, post_update):
     from connectors.conftest import wait_for
 
+    from connectors.models import WebhookUpdate
+
     post_update(telegram_inbox, tg_update(text="Hi, I need help", user_id=8080))
-    return wait_for(lambda: Chat.objects.filter(inbox=telegram_inbox).first(), timeout=60)
+    # With a worker: wait until it is done with the update (SQLite's shared in-memory test
+    # database refuses a write of this thread while the worker's transaction holds a table).
+    wait_for(
+        lambda: not WebhookUpdate.objects.filter(processed_at__isnull=True).exists(), timeout=60
+    )
+    return Chat.objects.get(inbox=telegram_inbox)
 
 
 def reply(client, chat, text="We are on it.", **extra):
@@ -264,7 +271,7 @@ def test_a_greeting_goes_out_to_telegram_once(telegram, telegram_inbox, post_upd
 
 
 def test_429_waits_retry_after_then_sends(
-    celery_worker, telegram, channel_chat, client_for, operator
+    operator, celery_worker, telegram, channel_chat, client_for
 ):
     """With a real worker: Telegram says retry after 1 s; the next call comes no sooner."""
     from connectors.conftest import wait_for
