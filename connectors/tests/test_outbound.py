@@ -17,7 +17,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def channel_chat(telegram, telegram_inbox, post_update):
     from connectors.conftest import wait_for
-
     from connectors.models import WebhookUpdate
 
     post_update(telegram_inbox, tg_update(text="Hi, I need help", user_id=8080))
