@@ -248,12 +248,11 @@ function upsert(messages, { older = false } = {}) {
 }
 
 function refreshTicks() {
-  for (const [id, li] of nodes) {
+  for (const li of nodes.values()) {
     const m = li._message;
     if (!m || m.delivery || isFromCustomer(m) || m.kind === "note" || m.kind === "system") continue;
     const old = li.querySelector(".cv-delivery");
     if (old) old.replaceWith(deliveryNode(m));
-    if (id > customerReadUpTo) continue;
   }
 }
 
