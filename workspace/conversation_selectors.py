@@ -41,7 +41,9 @@ def conversation_orders(viewer: User, chat: Chat) -> list[Order]:
     if not chat.customer_id:
         return []
     orders = orders_visible_to(viewer).filter(customer_id=chat.customer_id)
-    return list(with_payload_relations(orders).order_by("-created_at", "-id")[:CONVERSATION_SIDE_LIMIT])
+    return list(
+        with_payload_relations(orders).order_by("-created_at", "-id")[:CONVERSATION_SIDE_LIMIT]
+    )
 
 
 def conversation_earlier(chat: Chat) -> list[Chat]:

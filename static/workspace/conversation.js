@@ -599,6 +599,7 @@ function setMode(next) {
     mode === "note" ? "Write a private note: only your team sees it" : "Reply to the customer…  Type / for canned responses";
   $("cv-send").textContent = mode === "note" ? "Add note" : "Send";
   input.focus();
+window.__cvReady = true; // the page is wired up (browser tests wait for it)
 }
 composer.querySelector(".cv-modes").addEventListener("click", (event) => {
   const tab = event.target.closest(".cv-mode");
@@ -636,6 +637,7 @@ function stage(files) {
   }
   renderStaged();
   input.focus();
+window.__cvReady = true; // the page is wired up (browser tests wait for it)
 }
 
 fileInput.addEventListener("change", () => {
@@ -869,6 +871,7 @@ function insertCanned(item) {
   closeCanned();
   autosize();
   input.focus();
+window.__cvReady = true; // the page is wired up (browser tests wait for it)
 }
 
 cannedBox.addEventListener("mousedown", (event) => {
@@ -926,6 +929,7 @@ $("cv-suggest").addEventListener("click", async () => {
         suggestionsBox.hidden = true;
         autosize();
         input.focus();
+window.__cvReady = true; // the page is wired up (browser tests wait for it)
         input.dispatchEvent(new Event("input"));
       });
       suggestionsBox.append(chip);
@@ -1001,3 +1005,4 @@ if (window.matchMedia("(min-width: 1100px)").matches) {
   $("cv-side-toggle").setAttribute("aria-expanded", "true");
 }
 input.focus();
+window.__cvReady = true; // the page is wired up (browser tests wait for it)

@@ -123,7 +123,7 @@ def test_queries_do_not_grow_with_the_history(client, customer, operator, organi
     few, many = count_queries(client, small), count_queries(client, big)
     assert few == many
     assert many <= 16, many
-    print(f"conversation page: {many} queries for 5 and 50 messages")
+    print(f"conversation page: {many} queries for 5 and 50 messages")  # noqa: T201 (reported)
 
 
 def test_customers_are_sent_to_the_login(client, customer):
@@ -142,7 +142,9 @@ def test_another_organizations_chat_is_not_found(client, operator, other_custome
     assert "secret" not in response.content.decode()
 
 
-def test_an_internal_chat_the_user_is_not_in_is_not_found(client, operator, admin_user, organization):
+def test_an_internal_chat_the_user_is_not_in_is_not_found(
+    client, operator, admin_user, organization
+):
     other = UserFactory(organization=organization, role=Role.OPERATOR)
     chat = internal_chat(ChatKind.GROUP, [admin_user, other], name="Managers")
     client.force_login(operator)
