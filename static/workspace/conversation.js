@@ -833,7 +833,10 @@ function updateCanned() {
     try {
       const page = await api(`/api/canned-responses?q=${encodeURIComponent(token.term)}&page_size=8`);
       if (cannedQuery !== token.term) return;
-      cannedItems = (page.results || []).slice(0, 8);
+      // Shortcuts that start with what was typed first, then matches in the text.
+      const term = token.term.toLowerCase();
+      const rank = (item) => (item.shortcut.toLowerCase().startsWith(term) ? 0 : 1);
+      cannedItems = (page.results || []).sort((a, b) => rank(a) - rank(b)).slice(0, 8);
       cannedIndex = 0;
       renderCanned();
     } catch {
