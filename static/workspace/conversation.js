@@ -160,7 +160,8 @@ function renderMessage(m) {
     li.append(el("span", "cv-sys-text", m.text), el("time", "cv-sys-time", formatTime(m.created_at)));
     return li;
   }
-  const incoming = isFromCustomer(m);
+  // Support chats: the customer's side and the team's; internal chats: others and me.
+  const incoming = customer ? isFromCustomer(m) : !!m.sender && m.sender.id !== me.id;
   const note = m.kind === "note";
   li.className = `cv-msg ${incoming ? "cv-in" : "cv-out"}${note ? " cv-note" : ""}${m.automated ? " cv-auto" : ""}${m.deleted_at ? " cv-deleted" : ""}`;
   const bubble = el("div", "cv-bubble");
