@@ -333,9 +333,47 @@ def test_the_page_catches_up_after_a_restart_and_fits_a_phone(server, browser, t
     customer = customer_page(server, browser, "Rita Restart", "rita@example.com")
     customer_writes(customer, "Before the restart")
     chat = first_chat(server, admin)
+    # A long history, and a reply whose delivery through a channel failed.
+    server.manage(
+        "shell",
+        "-c",
+        "from accounts.models import User; from chats.models import Chat;"
+        "from chats.services import message_send;"
+        f"c = Chat.objects.get(pk={chat['id']});"
+        "u = User.objects.get(email='rita@example.com');"
+        f"a = User.objects.get(email='{ADMIN}');"
+        "[message_send(sender=u, chat=c, text=f'Older {n}') for n in range(60)];"
+        "m = message_send(sender=a, chat=c, text='Our reply').message;"
+        "m.delivery = 'failed'; m.save(update_fields=['delivery'])",
+    )
     staff = staff_page(server, browser, ADMIN, chat["id"], width=390)
     thread = staff.locator("#cv-messages")
-    thread.locator(".cv-in", has_text="Before the restart").wait_for(timeout=5000)
+    thread.locator(".cv-in", has_text="Older 59").wait_for(timeout=5000)
+    assert thread.locator(".cv-in", has_text="Before the restart").count() == 0  # an older page
+
+    # Scrolling up loads the older page and keeps the messages on screen where they were.
+    staff.evaluate("() => document.getElementById('cv-scroll').scrollTop = 0")
+    thread.locator(".cv-in", has_text="Before the restart").wait_for(timeout=10000)
+    assert staff.evaluate("() => document.getElementById('cv-scroll').scrollTop") > 500
+    staff.locator("#cv-older").wait_for(state="hidden")
+
+    # Retry on a failed delivery; a refusal is shown as a readable sentence.
+    failed = thread.locator(".cv-out", has_text="Our reply")
+    assert failed.locator(".cv-delivery").inner_text() == "Failed"
+    failed.locator("button.cv-retry").click()
+    staff.wait_for_function(
+        """() => {
+          if (!document.getElementById('cv-notice').hidden) return true;
+          const reply = [...document.querySelectorAll('#cv-messages .cv-out')]
+            .find((li) => li.textContent.includes('Our reply'));
+          return reply && reply.querySelector('.cv-delivery').dataset.state !== 'failed';
+        }""",
+        timeout=10000,
+    )
+    if staff.locator("#cv-notice").is_visible():  # refused (404 before retries exist, 409)
+        text = staff.locator("#cv-notice").inner_text()
+        assert text == "This message can't be sent again." or text.startswith("Not retried: ")
+        assert "HTTP" not in text
 
     # A phone: no horizontal scroll, the side panel opens below the thread.
     assert staff.evaluate("() => document.scrollingElement.scrollWidth") <= 390
@@ -368,6 +406,7 @@ def test_the_page_catches_up_after_a_restart_and_fits_a_phone(server, browser, t
     texts = thread.locator(".cv-in .cv-text").all_inner_texts()
     assert texts == [
         "Before the restart",
+        *[f"Older {n}" for n in range(60)],
         "While you were away 0",
         "While you were away 1",
         "While you were away 2",
