@@ -397,6 +397,8 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
     async def _viewers_refresh(self) -> None:
         if self.user.is_staff and self.joined:
             await viewers.refresh(
+                self.channel_layer,
+                organization_id=self.user.organization_id,
                 chat_ids=list(self.joined),
                 user_id=self.user.pk,
                 name=self.user.name or self.user.email.split("@")[0],

@@ -107,6 +107,22 @@ def viewers_change(
     return _viewers(store().change(chat_id, member, add=add))
 
 
+def _told_key(chat_id: int) -> str:
+    return f"viewers:told:{chat_id}"
+
+
+async def _tell(layer, *, organization_id: int, chat_id: int, viewers: list[dict]) -> None:
+    await cache.aset(_told_key(chat_id), sorted(v["id"] for v in viewers), timeout=_timeout() * 2)
+    await layer.group_send(
+        staff_group(organization_id),
+        {
+            "type": "crm.event",
+            "event": EVENT,
+            "text": encode(EVENT, {"chat_id": chat_id, "viewers": viewers}),
+        },
+    )
+
+
 async def announce(
     layer,
     *,
@@ -121,20 +137,25 @@ async def announce(
     viewers = await sync_to_async(viewers_change, thread_sensitive=False)(
         chat_id=chat_id, user_id=user_id, name=name, connection=connection, add=add
     )
-    await layer.group_send(
-        staff_group(organization_id),
-        {
-            "type": "crm.event",
-            "event": EVENT,
-            "text": encode(EVENT, {"chat_id": chat_id, "viewers": viewers}),
-        },
-    )
+    await _tell(layer, organization_id=organization_id, chat_id=chat_id, viewers=viewers)
     return viewers
 
 
-async def refresh(*, chat_ids: list[int], user_id: int, name: str, connection: str) -> None:
-    """A heartbeat: keep this connection's entries alive (no event: nothing changed)."""
+async def refresh(
+    layer,
+    *,
+    organization_id: int,
+    chat_ids: list[int],
+    user_id: int,
+    name: str,
+    connection: str,
+) -> None:
+    """A heartbeat: keep this connection's entries alive. When the viewers differ from what
+    staff were last told (someone's process died and their entry lapsed), tell them again."""
     for chat_id in chat_ids:
-        await sync_to_async(viewers_change, thread_sensitive=False)(
+        viewers = await sync_to_async(viewers_change, thread_sensitive=False)(
             chat_id=chat_id, user_id=user_id, name=name, connection=connection, add=True
         )
+        told = await cache.aget(_told_key(chat_id))
+        if told is not None and told != sorted(v["id"] for v in viewers):
+            await _tell(layer, organization_id=organization_id, chat_id=chat_id, viewers=viewers)

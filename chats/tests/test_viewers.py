@@ -5,6 +5,7 @@ Runs on the cache store by default and on Redis with REDIS_URL (shared by every 
 import asyncio
 
 import pytest
+from channels.layers import get_channel_layer
 
 from chats import viewers
 from chats.tests.realtime_fixtures import *  # noqa: F403 (fixtures)
@@ -13,10 +14,10 @@ from chats.tests.realtime_fixtures import frames, request, sync
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-async def viewer_events(comm, chat_id: int) -> list[list[int]]:
+async def viewer_events(comm, chat_id: int, quiet: float = 0.15) -> list[list[int]]:
     return [
         [v["id"] for v in f["data"]["viewers"]]
-        for f in await frames(comm)
+        for f in await frames(comm, quiet)
         if f["type"] == "chat:viewers" and f["data"]["chat_id"] == chat_id
     ]
 
@@ -105,3 +106,37 @@ async def test_the_heartbeat_keeps_a_viewer_alive(ws, support, operator, admin_u
     anna = await ws(admin_user)
     await request(anna, "chat:join", {"chat_id": support.id})
     assert await viewer_events(anna, support.id) == [[operator.id, admin_user.id]]
+
+
+async def test_a_lapsed_viewer_is_dropped_at_the_next_heartbeat(
+    ws, support, operator, admin_user, settings
+):
+    settings.PRESENCE_HEARTBEAT_SECONDS = 0.3
+    settings.PRESENCE_TIMEOUT_SECONDS = 1
+    boris = await ws(operator)
+    await request(boris, "chat:join", {"chat_id": support.id})
+    await frames(boris)
+    # Anna's process had the chat open, told everyone, then died.
+    await viewers.announce(
+        get_channel_layer(),
+        organization_id=admin_user.organization_id,
+        chat_id=support.id,
+        user_id=admin_user.id,
+        name="Anna",
+        connection="dead!2",
+        add=True,
+    )
+    assert (await viewer_events(boris, support.id))[:1] == [[operator.id, admin_user.id]]
+    await asyncio.sleep(1.6)  # past the timeout: the next heartbeat notices
+    assert [operator.id] in await viewer_events(boris, support.id, quiet=0.5)
+
+
+async def test_heartbeats_alone_announce_nothing(ws, support, operator, admin_user, settings):
+    settings.PRESENCE_HEARTBEAT_SECONDS = 0.2
+    boris = await ws(operator)
+    anna = await ws(admin_user)
+    await request(boris, "chat:join", {"chat_id": support.id})
+    await request(anna, "chat:join", {"chat_id": support.id})
+    await frames(boris)
+    await asyncio.sleep(1)  # several heartbeats of both, in turn
+    assert await viewer_events(boris, support.id) == []
