@@ -245,6 +245,7 @@ function upsert(messages, { older = false } = {}) {
   }
   if (older) scroller.scrollTop = top + (scroller.scrollHeight - height);
   else if (stick) scrollToBottom();
+  else if (arrived) $("cv-jump").hidden = false;
   if (arrived) markRead();
 }
 
@@ -275,6 +276,11 @@ async function loadOlder() {
 
 scroller.addEventListener("scroll", () => {
   if (scroller.scrollTop < 120) loadOlder();
+  if (nearBottom()) $("cv-jump").hidden = true;
+});
+$("cv-jump").addEventListener("click", () => {
+  scroller.scrollTo({ top: scroller.scrollHeight, behavior: "smooth" });
+  $("cv-jump").hidden = true;
 });
 
 function markRead() {
