@@ -276,7 +276,10 @@ async function loadOlder() {
 
 scroller.addEventListener("scroll", () => {
   if (scroller.scrollTop < 120) loadOlder();
-  if (nearBottom()) $("cv-jump").hidden = true;
+  if (nearBottom()) {
+    $("cv-jump").hidden = true;
+    markRead();
+  }
 });
 $("cv-jump").addEventListener("click", () => {
   scroller.scrollTo({ top: scroller.scrollHeight, behavior: "smooth" });
@@ -284,7 +287,8 @@ $("cv-jump").addEventListener("click", () => {
 });
 
 function markRead() {
-  if (document.visibilityState !== "visible" || lastId <= readSent) return;
+  // Read means seen: the page is visible and the newest messages are on screen.
+  if (document.visibilityState !== "visible" || lastId <= readSent || !nearBottom()) return;
   const upTo = lastId;
   readSent = upTo;
   realtime
