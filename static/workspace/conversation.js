@@ -236,7 +236,7 @@ function upsert(messages, { older = false } = {}) {
       } else existing.replaceWith(li);
     } else {
       placeConfirmed(li, m.id);
-      arrived = arrived || isFromCustomer(m);
+      arrived = arrived || !(m.sender && m.sender.id === me.id);
     }
     nodes.set(m.id, li);
     lastId = Math.max(lastId, m.id);
@@ -610,7 +610,6 @@ function setMode(next) {
     mode === "note" ? "Write a private note: only your team sees it" : "Reply to the customer…  Type / for canned responses";
   $("cv-send").textContent = mode === "note" ? "Add note" : "Send";
   input.focus();
-window.__cvReady = true; // the page is wired up (browser tests wait for it)
 }
 composer.querySelector(".cv-modes").addEventListener("click", (event) => {
   const tab = event.target.closest(".cv-mode");
@@ -648,7 +647,6 @@ function stage(files) {
   }
   renderStaged();
   input.focus();
-window.__cvReady = true; // the page is wired up (browser tests wait for it)
 }
 
 fileInput.addEventListener("change", () => {
@@ -885,7 +883,6 @@ function insertCanned(item) {
   closeCanned();
   autosize();
   input.focus();
-window.__cvReady = true; // the page is wired up (browser tests wait for it)
 }
 
 cannedBox.addEventListener("mousedown", (event) => {
@@ -943,7 +940,6 @@ $("cv-suggest").addEventListener("click", async () => {
         suggestionsBox.hidden = true;
         autosize();
         input.focus();
-window.__cvReady = true; // the page is wired up (browser tests wait for it)
         input.dispatchEvent(new Event("input"));
       });
       suggestionsBox.append(chip);
