@@ -327,6 +327,11 @@ def test_operator_and_customer_talk_live(server, browser, tmp_path):
     assert staff.errors == []
     assert "VIP customer" not in customer.content()
 
+    # The customer's presence: online while their page is open, offline live when it closes.
+    assert staff.locator("#cv-online").inner_text() == "Online"
+    customer.context.close()
+    staff.locator("#cv-online", has_text="Offline").wait_for(timeout=10000)
+
 
 def test_the_page_catches_up_after_a_restart_and_fits_a_phone(server, browser, tmp_path):
     admin = server.login(ADMIN)
