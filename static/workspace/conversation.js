@@ -180,7 +180,10 @@ function renderMessage(m) {
     bubble.append(box);
   }
   const meta = el("div", "cv-meta");
-  meta.append(el("time", "cv-time", formatTime(m.created_at)));
+  const time = el("time", "cv-time", formatTime(m.created_at));
+  time.dateTime = m.created_at;
+  time.title = new Date(m.created_at).toLocaleString();
+  meta.append(time);
   if (m.edited_at) meta.append(el("span", "cv-edited", "edited"));
   if (!incoming && !note) meta.append(deliveryNode(m));
   if (m._state === "failed") {
@@ -243,10 +246,39 @@ function upsert(messages, { older = false } = {}) {
     firstId = firstId === null ? m.id : Math.min(firstId, m.id);
     if (isFromCustomer(m)) clearCustomerTyping();
   }
+  markDays();
   if (older) scroller.scrollTop = top + (scroller.scrollHeight - height);
   else if (stick) scrollToBottom();
   else if (arrived) $("cv-jump").hidden = false;
   if (arrived) markRead();
+}
+
+function dayLabel(date) {
+  const today = new Date();
+  const yesterday = new Date(today);
+  yesterday.setDate(today.getDate() - 1);
+  if (date.toDateString() === today.toDateString()) return "Today";
+  if (date.toDateString() === yesterday.toDateString()) return "Yesterday";
+  const sameYear = date.getFullYear() === today.getFullYear();
+  return date.toLocaleDateString([], { weekday: sameYear ? "short" : undefined, month: "short", day: "numeric", year: sameYear ? undefined : "numeric" });
+}
+
+/** A divider before the first message of each day. */
+function markDays() {
+  for (const old of list.querySelectorAll(".cv-day")) old.remove();
+  let previous = null;
+  for (const li of [...list.children]) {
+    const m = li._message;
+    if (!m || !m.created_at) continue;
+    const day = new Date(m.created_at).toDateString();
+    if (day !== previous) {
+      const divider = el("li", "cv-day");
+      divider.setAttribute("role", "separator");
+      divider.append(el("span", "", dayLabel(new Date(m.created_at))));
+      list.insertBefore(divider, li);
+      previous = day;
+    }
+  }
 }
 
 function refreshTicks() {
