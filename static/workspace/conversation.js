@@ -357,7 +357,7 @@ function renderHeader() {
     document.querySelector(`[data-action="${action}"]`).hidden = !(support && visible);
   };
   const closed = chat.status === "closed";
-  show("take", !chat.assignee && !closed);
+  show("take", !chat.assignee && chat.status === "open");
   show("assign", isSenior && !closed);
   show("unassign", !!chat.assignee && (isSenior || chat.assignee.id === me.id));
   show("pending", chat.status === "open");
@@ -382,7 +382,7 @@ async function act(button, request) {
   try {
     setChat(await request());
   } catch (error) {
-    if (error.status === 409) showNotice(`Someone was faster: ${errorText(error)}`);
+    if (error.code === "chat_already_assigned") showNotice(`Someone was faster: ${errorText(error)}`);
     else showNotice(errorText(error, "The action failed; try again."));
     refetchChat();
   } finally {
