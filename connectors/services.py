@@ -59,7 +59,7 @@ from connectors.base import (
     StatusReport,
 )
 from connectors.models import AttemptState, OutboundAttempt, WebhookUpdate
-from crm.errors import DomainError
+from crm.errors import Conflict, DomainError
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +93,12 @@ def message_hand_to_channel(message: Message) -> None:
 
 def delivery_retry(*, actor: User, message_id: int) -> Message:
     """Send a failed message again (the operator's choice, also after an ambiguous attempt)."""
+    from chats.services.channels import message_for_retry
+
+    found = message_for_retry(actor=actor, message_id=message_id)  # 404 first
+    inbox = found.chat.inbox
+    if inbox is None or registry.connector_for(inbox.kind) is None:
+        raise Conflict("This message does not leave through a channel.", code="not_channel_message")
     with transaction.atomic():
         message = message_delivery_retry(actor=actor, message_id=message_id)
         OutboundAttempt.objects.filter(message_id=message.pk).exclude(
