@@ -136,3 +136,12 @@ def test_commands_report_errors(telegram, telegram_inbox):
     with pytest.raises(CommandError, match="401"):
         call_command("telegram_set_webhook", str(telegram_inbox.pk), "--url", "https://x.example")
     assert telegram.calls("setWebhook") == []
+
+
+def test_set_webhook_refuses_an_inbox_without_a_secret(telegram, organization):
+    inbox = Inbox.objects.create(
+        organization=organization, kind="telegram", name="From the admin", bot_token=BOT_TOKEN
+    )
+    with pytest.raises(CommandError, match="no webhook secret"):
+        call_command("telegram_set_webhook", str(inbox.pk), "--url", "https://x.example")
+    assert telegram.calls("setWebhook") == []

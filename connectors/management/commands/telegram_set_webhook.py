@@ -23,6 +23,11 @@ class Command(BaseCommand):
         inbox = Inbox.objects.filter(pk=inbox_id, kind=InboxKind.TELEGRAM).first()
         if inbox is None:
             raise CommandError(f"No Telegram inbox with id {inbox_id}.")
+        if not inbox.webhook_secret:
+            raise CommandError(
+                "The inbox has no webhook secret: set one first (PATCH /api/inboxes/<id> "
+                '{"webhook_secret": "..."}), or every update would be refused.'
+            )
         if not url.startswith(("https://", "http://")):
             raise CommandError("--url must be an http(s) base URL.")
         connector = TelegramConnector()
