@@ -162,21 +162,30 @@ def user_sessions_revoke(*, user: User) -> None:
 
 
 def auth_login(*, email: str, password: str, ip: str) -> User:
-    """Check credentials, refusing after too many failures per address and per email."""
+    """Check credentials, refusing after too many failures per address and per email.
+
+    Every attempt takes a slot of both limits before the password is checked, and gives it
+    back when it signs in: a burst of concurrent attempts checks at most the limit's number
+    of passwords, and once it is spent even the right password is refused.
+    """
     email = normalize_email(email)
+    reservations: list[ratelimit.Reservation] = []
     for scope, ident in (("login_ip", ip), ("login_email", email)):
-        decision = ratelimit.peek(scope, ident)
-        if not decision.allowed:
+        reservation = ratelimit.reserve(scope, ident)
+        reservations.append(reservation)
+        if not reservation.decision.allowed:
+            for taken in reservations:
+                ratelimit.release(taken)
             raise RateLimited(
                 "Too many failed sign-in attempts. Try again later.",
                 code="login_throttled",
-                retry_after=decision.retry_after,
+                retry_after=reservation.decision.retry_after,
             )
     user = authenticate(username=email, password=password)
     if user is None:
-        ratelimit.hit("login_ip", ip)
-        ratelimit.hit("login_email", email)
         raise InvalidCredentials()
+    for taken in reservations:
+        ratelimit.release(taken)
     return user
 
 

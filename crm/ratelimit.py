@@ -8,6 +8,7 @@ Counting uses fixed windows: cheap (one INCR) and good enough for abuse limits.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 import time
@@ -104,6 +105,30 @@ async def ahit(scope: str, ident: str) -> Decision:
         await cache.aset(key, 1, timeout=rate.seconds + 1)
         count = 1
     return Decision(count <= rate.count, count, rate.count, retry_after)
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """One counted attempt, given back with ``release`` when it turns out not to count."""
+
+    decision: Decision
+    key: str
+
+
+def reserve(scope: str, ident: str) -> Reservation:
+    """Count an attempt before doing it: check and count are one atomic step (the cache's
+    ``incr``: atomic on Redis, under a lock in the in-memory cache), so of any number of
+    concurrent attempts at most the limit are allowed through."""
+    rate = rate_for(scope)
+    index, _ = _window(rate, time.time())
+    return Reservation(hit(scope, ident), _key(scope, ident, index))
+
+
+def release(reservation: Reservation) -> None:
+    """Give back a reserved attempt (it succeeded, or another limit refused it)."""
+    # A window that expired meanwhile has nothing left to give back.
+    with contextlib.suppress(ValueError):
+        cache.decr(reservation.key)
 
 
 class ScopeThrottle(BaseThrottle):
