@@ -16,6 +16,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from accounts import selectors, services
 from accounts.models import Role, User
 from crm import ws_auth
+from crm.client_ip import request_ip
 from crm.pagination import PageNumberPagination
 from crm.ratelimit import RegisterThrottle
 from crm.tenancy import OrganizationMixin
@@ -81,7 +82,7 @@ class PublicEndpoint(APIView):
 
 
 def _client_ip(request: Request) -> str:
-    return RegisterThrottle().get_ident(request)
+    return request_ip(request)
 
 
 class RegisterApi(PublicEndpoint):

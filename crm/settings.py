@@ -359,6 +359,9 @@ CSRF_COOKIE_HTTPONLY = False  # the cabinet's JavaScript reads it for fetch()
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+# How many proxies in front of the server append to X-Forwarded-For. 0: the socket's peer is the
+# client and the header is ignored; N: the client is the Nth address from the right.
+TRUSTED_PROXIES = env.int("TRUSTED_PROXIES", default=0)
 # /metrics: with a token, only "Authorization: Bearer <token>"; without one, only loopback.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 # PROMETHEUS_MULTIPROC_DIR (read by prometheus_client itself) turns on multiprocess mode: every
