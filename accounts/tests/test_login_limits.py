@@ -68,12 +68,20 @@ def _check_burst():
 
 def _check_correct_password_inside_burst():
     user = UserFactory()
-    # 20 wrong passwords and, in the same instant, the right one: whichever ends up past the
-    # limit is refused, so the right one signs in only when it is among the first five.
-    passwords = ["wrong-password"] * 20 + [DEFAULT_PASSWORD]
+    # 30 wrong passwords and, in the same instant, the right one. The right one signs in only
+    # if it took one of the five slots (it then gives its slot back); the wrong ones never get
+    # more than five checks between them, and the limit is spent afterwards.
+    passwords = ["wrong-password"] * 30 + [DEFAULT_PASSWORD]
     checked, outcomes = _burst(user.email, passwords)
-    assert checked + outcomes.count("signed_in") <= LIMIT
-    assert outcomes.count("throttled") >= len(passwords) - LIMIT
+    assert checked <= LIMIT
+    assert outcomes[-1] in ("signed_in", "throttled")
+    assert outcomes.count("throttled") >= len(passwords) - LIMIT - 1
+    # Exactly the unused slots are left: that many more wrong passwords, then nothing.
+    for _ in range(LIMIT - checked):
+        with pytest.raises(services.InvalidCredentials):
+            services.auth_login(email=user.email, password="wrong-password", ip="10.2.0.1")
+    checked, outcomes = _burst(user.email, [DEFAULT_PASSWORD] * 3)
+    assert outcomes == ["throttled"] * 3
 
 
 @pytest.mark.django_db(transaction=True)
@@ -82,7 +90,7 @@ def test_burst_of_wrong_passwords_checks_at_most_the_limit():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_correct_password_past_the_limit_is_refused():
+def test_correct_password_in_a_burst_gains_the_attacker_nothing():
     _check_correct_password_inside_burst()
 
 
