@@ -204,10 +204,15 @@ class VerifyApi(APIView):
 class UserSearchApi(OrganizationMixin, APIView):
     permission_classes = [IsStaff]
 
-    @extend_schema(responses=UserOutput(many=True))
+    class Query(serializers.Serializer):
+        q = serializers.CharField(required=False, allow_blank=True, max_length=200, default="")
+
+    @extend_schema(parameters=[Query], responses=UserOutput(many=True))
     def get(self, request: Request) -> Response:
+        query = self.Query(data=request.query_params)
+        query.is_valid(raise_exception=True)
         users = selectors.user_search(
-            organization=self.organization, query=request.query_params.get("q", "")
+            organization=self.organization, query=query.validated_data["q"]
         )
         return Response({"results": UserOutput(users, many=True).data})
 
@@ -223,10 +228,17 @@ class UserListApi(OrganizationMixin, APIView):
         role = serializers.ChoiceField(choices=[Role.ADMIN, Role.SENIOR_OPERATOR, Role.OPERATOR])
         password = serializers.CharField(max_length=128, write_only=True)
 
-    @extend_schema(responses=UserOutput(many=True))
+    class Query(serializers.Serializer):
+        role = serializers.ChoiceField(
+            choices=[Role.ADMIN, Role.SENIOR_OPERATOR, Role.OPERATOR], required=False
+        )
+
+    @extend_schema(parameters=[Query], responses=UserOutput(many=True))
     def get(self, request: Request) -> Response:
+        query = self.Query(data=request.query_params)
+        query.is_valid(raise_exception=True)
         users = selectors.staff_of(organization=self.organization).order_by("name", "id")
-        role = request.query_params.get("role")
+        role = query.validated_data.get("role")
         if role:
             users = users.filter(role=role)
         paginator = PageNumberPagination()

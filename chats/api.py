@@ -15,6 +15,7 @@ from chats.models import Chat, ChatKind, ChatStatus, MessageKind, Priority
 from chats.payloads import chat_data, message_data
 from crm.errors import Forbidden, ValidationFailed
 from crm.pagination import PageNumberPagination
+from crm.query import ID_MAX, id_field, is_id
 
 
 def render_chat(chat: Chat, *, viewer: User) -> dict:
@@ -57,14 +58,14 @@ class ChatListApi(APIView):
         priority = CommaChoices(choices=Priority.values)
         assigned = serializers.BooleanField(required=False, allow_null=True, default=None)
         assignee = serializers.CharField(required=False)
-        inbox = serializers.IntegerField(required=False, min_value=1)
+        inbox = id_field(required=False)
         unread = serializers.BooleanField(required=False, allow_null=True, default=None)
         q = serializers.CharField(required=False, allow_blank=True, max_length=200, default="")
 
         def validate_assignee(self, value: str) -> int | str:
             if value == "me":
                 return value
-            if not value.isdigit():
+            if not is_id(value):
                 raise serializers.ValidationError("Use 'me' or a user id.")
             return int(value)
 
@@ -234,8 +235,8 @@ def _send(request: Request, *, chat_id: int, data: dict) -> Response:
 
 class ChatMessagesApi(APIView):
     class Cursor(serializers.Serializer):
-        before = serializers.IntegerField(required=False, min_value=1)
-        after = serializers.IntegerField(required=False, min_value=0)
+        before = id_field(required=False)
+        after = serializers.IntegerField(required=False, min_value=0, max_value=ID_MAX)
         limit = serializers.IntegerField(
             required=False,
             min_value=1,
@@ -330,7 +331,7 @@ class MessageDetailApi(APIView):
 class MessageSearchApi(APIView):
     class Params(serializers.Serializer):
         q = serializers.CharField(max_length=200)
-        chat_id = serializers.IntegerField(required=False, min_value=1)
+        chat_id = id_field(required=False)
         limit = serializers.IntegerField(
             required=False, min_value=1, max_value=selectors.SEARCH_LIMIT, default=20
         )

@@ -19,6 +19,7 @@ from chats.payloads import chat_data
 from chats.selectors import chat_for
 from crm.errors import ValidationFailed
 from crm.pagination import PageNumberPagination
+from crm.query import BoundedDateTimeField
 from operators import selectors, services, suggestions
 from operators.models import Availability
 from operators.payloads import canned_response_data, operator_data, stats_data
@@ -89,10 +90,17 @@ class ChatReopenApi(_ChatActionApi):
 class OperatorListApi(APIView):
     permission_classes = [IsStaff]
 
-    @extend_schema(operation_id="operators_list", responses={200: OpenApiTypes.OBJECT})
+    class Query(serializers.Serializer):
+        availability = serializers.ChoiceField(choices=Availability.choices, required=False)
+
+    @extend_schema(
+        operation_id="operators_list", parameters=[Query], responses={200: OpenApiTypes.OBJECT}
+    )
     def get(self, request: Request) -> Response:
+        query = self.Query(data=request.query_params)
+        query.is_valid(raise_exception=True)
         operators = selectors.operators_of(organization=self.request.user.organization_id)
-        availability = request.query_params.get("availability")
+        availability = query.validated_data.get("availability")
         if availability:
             operators = selectors.with_availability(operators, availability)
         paginator = PageNumberPagination()
@@ -161,6 +169,10 @@ class OperatorDetailApi(APIView):
 # --- Canned responses -----------------------------------------------------------------------
 
 
+class CannedResponseQuery(serializers.Serializer):
+    q = serializers.CharField(required=False, allow_blank=True, max_length=200, default="")
+
+
 class CannedResponseInput(serializers.Serializer):
     shortcut = serializers.CharField(max_length=64)
     text = serializers.CharField(max_length=5000)
@@ -177,8 +189,10 @@ class CannedResponseListApi(APIView):
         responses={200: OpenApiTypes.OBJECT},
     )
     def get(self, request: Request) -> Response:
+        query = CannedResponseQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
         responses = selectors.canned_responses_of(
-            organization=self.request.user.organization_id, query=request.query_params.get("q", "")
+            organization=self.request.user.organization_id, query=query.validated_data["q"]
         )
         paginator = PageNumberPagination()
         page = paginator.paginate_queryset(responses, request, view=self)
@@ -263,11 +277,11 @@ class StatsApi(APIView):
 
     class Input(serializers.Serializer):
         days = serializers.IntegerField(min_value=1, max_value=366, default=7)
-        to = serializers.DateTimeField(required=False)
+        to = BoundedDateTimeField(required=False)
 
         def get_fields(self):
             fields = super().get_fields()
-            fields["from"] = serializers.DateTimeField(required=False)  # a keyword in Python
+            fields["from"] = BoundedDateTimeField(required=False)  # a keyword in Python
             return fields
 
         def validate(self, attrs: dict) -> dict:

@@ -9,7 +9,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from crm.errors import ValidationFailed
 from crm.pagination import PageNumberPagination
+from crm.query import BoundedDateTimeField, id_field
 from orders import selectors, services
 from orders.models import Order, OrderItem, OrderStatus
 from orders.payloads import order_data
@@ -49,6 +51,18 @@ def _detail(request: Request, order: Order) -> dict:
     return order_data(selectors.order_detail(request.user, order.pk), history=True)
 
 
+class OrderQuery(serializers.Serializer):
+    """The list's query parameters, checked before the filter set sees them."""
+
+    status = serializers.ListField(
+        child=serializers.ChoiceField(choices=OrderStatus.choices), required=False
+    )
+    customer = id_field(required=False)
+    chat = id_field(required=False)
+    created_after = BoundedDateTimeField(required=False)
+    created_before = BoundedDateTimeField(required=False)
+
+
 class OrderListApi(APIView):
     class Input(serializers.Serializer):
         customer_id = serializers.IntegerField(required=False)
@@ -82,6 +96,10 @@ class OrderListApi(APIView):
         ),
     )
     def get(self, request: Request) -> Response:
+        query = OrderQuery(data=request.query_params)
+        if not query.is_valid():
+            errors = {field: [str(m) for m in messages] for field, messages in query.errors.items()}
+            raise ValidationFailed("Invalid filter.", code="invalid_filter", fields=errors)
         orders = selectors.order_list(viewer=request.user, filters=request.query_params)
         paginator = PageNumberPagination()
         page = paginator.paginate_queryset(orders, request, view=self)
