@@ -145,9 +145,9 @@ class _AnyAccept(BaseContentNegotiation):
         return renderers[0], renderers[0].media_type
 
 
-INLINE_MIMES = frozenset({"application/pdf"})
-# Nothing a browser renders from here may run script or load anything; PDFs are left out
-# because browsers' PDF viewers refuse to run inside a sandbox.
+# Nothing a browser renders from here may run script or load anything: every response carries
+# a sandboxing policy. Only images are shown inline; everything else, PDFs included (they can
+# carry JavaScript, and browsers' PDF viewers refuse to run inside a sandbox), is a download.
 DOWNLOAD_CSP = "default-src 'none'; sandbox"
 
 
@@ -183,7 +183,7 @@ def file_response(media: MediaFile, *, thumbnail: bool) -> HttpResponse:
         filename = f"{stem}.thumbnail.{key.rpartition('.')[2]}"
     else:
         key, mime, filename = media.file.name, media.mime, media.original_name
-    inline = thumbnail or media.kind == MediaKind.IMAGE or mime in INLINE_MIMES
+    inline = thumbnail or media.kind == MediaKind.IMAGE
     if media.held_locally:
         try:
             return _local_response(key, mime=mime, filename=filename, inline=inline)
@@ -208,6 +208,5 @@ def _local_response(key: str, *, mime: str, filename: str, inline: bool) -> File
     response["X-Content-Type-Options"] = "nosniff"
     response["Cross-Origin-Resource-Policy"] = "same-origin"
     response["Cache-Control"] = "private, max-age=300"
-    if mime not in INLINE_MIMES:
-        response["Content-Security-Policy"] = DOWNLOAD_CSP
+    response["Content-Security-Policy"] = DOWNLOAD_CSP
     return response
