@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.http import FileResponse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny, BasePermission
@@ -14,9 +16,11 @@ from rest_framework_simplejwt.serializers import TokenRefreshSerializer
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts import selectors, services
+from accounts.avatars import avatar_mime, avatar_url
 from accounts.models import Role, User
 from crm import ws_auth
 from crm.client_ip import request_ip
+from crm.errors import NotFound
 from crm.pagination import PageNumberPagination
 from crm.ratelimit import RegisterThrottle
 from crm.tenancy import OrganizationMixin
@@ -55,7 +59,7 @@ class UserOutput(serializers.ModelSerializer):
         ]
 
     def get_avatar(self, user: User) -> str | None:
-        return user.avatar.url if user.avatar else None
+        return avatar_url(user)
 
 
 class PublicUserOutput(UserOutput):
@@ -179,7 +183,8 @@ class WsTicketApi(APIView):
 class MeApi(APIView):
     class Input(serializers.Serializer):
         name = serializers.CharField(max_length=150, required=False, allow_blank=True)
-        avatar = serializers.ImageField(required=False)
+        # Checked by the media pipeline (type by content, size, pixels), not by the field.
+        avatar = serializers.FileField(required=False)
         old_password = serializers.CharField(required=False, write_only=True, max_length=128)
         new_password = serializers.CharField(required=False, write_only=True, max_length=128)
 
@@ -276,3 +281,22 @@ class UserDetailApi(APIView):
         data.is_valid(raise_exception=True)
         user = services.user_update(actor=request.user, user=user, **data.validated_data)
         return Response(user_payload(user))
+
+
+class UserAvatarApi(APIView):
+    """The avatar of a user the caller may see (the same rule as ``GET /api/users/<id>``)."""
+
+    @extend_schema(responses={(200, "image/*"): OpenApiTypes.BINARY})
+    def get(self, request: Request, user_id: int) -> FileResponse:
+        user = selectors.user_visible_to(viewer=request.user, user_id=user_id)
+        if not user.avatar:
+            raise NotFound("This user has no avatar.", code="no_avatar")
+        try:
+            handle = user.avatar.open("rb")
+        except FileNotFoundError:
+            raise NotFound("The avatar's file is missing.", code="no_avatar") from None
+        response = FileResponse(handle, content_type=avatar_mime(user))
+        response["X-Content-Type-Options"] = "nosniff"
+        response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+        response["Cache-Control"] = "private, max-age=86400"
+        return response

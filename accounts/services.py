@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import logging
+import uuid
 from typing import Any
 
 from django.contrib.auth import authenticate
 from django.contrib.auth.models import Group
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken
 
+from accounts import hooks
 from accounts.models import STAFF_ROLES, Organization, Role, User, normalize_email
 from crm import ratelimit
 from crm.errors import Conflict, Forbidden, RateLimited, ValidationFailed
+
+logger = logging.getLogger(__name__)
 
 
 class InvalidCredentials(ValidationFailed):
@@ -202,9 +208,6 @@ def profile_update(
     if name is not None:
         user.name = name.strip()
         fields.append("name")
-    if avatar is not None:
-        user.avatar = avatar
-        fields.append("avatar")
     if new_password is not None:
         if not old_password or not user.check_password(old_password):
             raise ValidationFailed(
@@ -215,6 +218,27 @@ def profile_update(
         _check_password(new_password, user, field="new_password")
         user.set_password(new_password)
         fields.append("password")
+    if avatar is not None:
+        _avatar_replace(user, avatar)
+        fields.append("avatar")
     if fields:
         user.save(update_fields=fields)
     return user
+
+
+def _avatar_replace(user: User, content: Any) -> None:
+    """Check and resize the upload through the media pipeline (it may refuse it), store it
+    under a fresh name, and remove the previous file once the change is committed."""
+    data, ext = hooks.avatar_prepare(user=user, content=content)
+    storage = user.avatar.storage
+    previous = user.avatar.name
+    user.avatar.save(f"{uuid.uuid4().hex}.{ext}", ContentFile(data), save=False)
+    if previous:
+        transaction.on_commit(lambda: _file_delete(storage, previous))
+
+
+def _file_delete(storage: Any, name: str) -> None:
+    try:
+        storage.delete(name)
+    except OSError:
+        logger.warning("Could not delete the previous avatar %s", name, exc_info=True)

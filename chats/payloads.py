@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from accounts.avatars import avatar_url
 from accounts.models import User
 from chats.models import Chat, Message
 from media.payloads import media_data
@@ -13,7 +14,7 @@ def user_brief(user: User | None) -> dict | None:
     return {
         "id": user.pk,
         "name": user.name or user.email.split("@")[0],
-        "avatar": user.avatar.url if user.avatar else None,
+        "avatar": avatar_url(user),
         "role": user.role,
         "is_online": user.is_online,
     }

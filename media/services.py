@@ -188,6 +188,28 @@ def media_create(
     return media
 
 
+# --- Avatars -------------------------------------------------------------------------------
+
+
+def avatar_image(*, user: User, content: File) -> tuple[bytes, str]:
+    """An avatar upload through the same checks as any upload (size, type by content, pixel
+    limit; counted against ``uploads_user``), re-encoded at thumbnail size: the bytes to store
+    and their extension. Only images are accepted."""
+    _count_uploads(user, 1)
+    with checks.on_disk(content) as path:
+        checked = checks.check_upload(
+            content, client_name=content.name or "avatar", path=path, index=None
+        )
+    if checked.image is None:
+        raise ValidationFailed(
+            "An avatar must be an image (PNG, JPEG, GIF or WebP); "
+            f"this is {checked.file_type.label}.",
+            code="avatar_not_image",
+            fields={"avatar": ["Upload an image."]},
+        )
+    return checked.image.thumbnail, checked.image.thumbnail_ext
+
+
 # --- Attaching to messages ------------------------------------------------------------------
 
 
