@@ -69,6 +69,27 @@ class PublicUserOutput(UserOutput):
         fields = ["id", "name", "avatar", "role", "is_online", "last_seen_at"]
 
 
+class VisibleUserOutput(serializers.Serializer):
+    """A user as the viewer may see them: staff and the user themselves get every field of
+    ``UserOutput``; a customer looking at staff gets the public ones only."""
+
+    id = serializers.IntegerField()
+    name = serializers.CharField(allow_blank=True)
+    avatar = serializers.CharField(allow_null=True)
+    role = serializers.ChoiceField(choices=Role.choices)
+    is_online = serializers.BooleanField()
+    last_seen_at = serializers.DateTimeField(allow_null=True)
+    email = serializers.EmailField(required=False)
+    organization = serializers.CharField(required=False)
+    is_active = serializers.BooleanField(required=False)
+
+
+AuthOutput = inline_serializer(
+    "AuthTokens",
+    {"user": UserOutput(), "access": serializers.CharField(), "refresh": serializers.CharField()},
+)
+
+
 def user_payload(user: User, *, viewer: User | None = None) -> dict:
     if viewer is not None and not viewer.is_staff and viewer.pk != user.pk:
         return PublicUserOutput(user).data
@@ -98,7 +119,7 @@ class RegisterApi(PublicEndpoint):
         name = serializers.CharField(max_length=150, allow_blank=True, default="")
         organization = serializers.SlugField(required=False, allow_blank=True)
 
-    @extend_schema(request=Input, responses={201: None}, auth=[])
+    @extend_schema(request=Input, responses={201: AuthOutput}, auth=[])
     def post(self, request: Request) -> Response:
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
@@ -124,7 +145,7 @@ class LoginApi(PublicEndpoint):
         email = serializers.CharField(max_length=254)
         password = serializers.CharField(max_length=128, write_only=True)
 
-    @extend_schema(request=Input, responses={200: None}, auth=[])
+    @extend_schema(request=Input, responses={200: AuthOutput}, auth=[])
     def post(self, request: Request) -> Response:
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
@@ -212,7 +233,11 @@ class UserSearchApi(OrganizationMixin, APIView):
     class Query(serializers.Serializer):
         q = serializers.CharField(required=False, allow_blank=True, max_length=200, default="")
 
-    @extend_schema(parameters=[Query], responses=UserOutput(many=True))
+    @extend_schema(
+        operation_id="users_search",
+        parameters=[Query],
+        responses=inline_serializer("UserSearchResults", {"results": UserOutput(many=True)}),
+    )
     def get(self, request: Request) -> Response:
         query = self.Query(data=request.query_params)
         query.is_valid(raise_exception=True)
@@ -238,7 +263,19 @@ class UserListApi(OrganizationMixin, APIView):
             choices=[Role.ADMIN, Role.SENIOR_OPERATOR, Role.OPERATOR], required=False
         )
 
-    @extend_schema(parameters=[Query], responses=UserOutput(many=True))
+    @extend_schema(
+        operation_id="users_list",
+        parameters=[Query],
+        responses=inline_serializer(
+            "UserPage",
+            {
+                "count": serializers.IntegerField(min_value=0),
+                "next": serializers.CharField(allow_null=True),
+                "previous": serializers.CharField(allow_null=True),
+                "results": UserOutput(many=True),
+            },
+        ),
+    )
     def get(self, request: Request) -> Response:
         query = self.Query(data=request.query_params)
         query.is_valid(raise_exception=True)
@@ -264,7 +301,7 @@ class UserDetailApi(APIView):
         is_active = serializers.BooleanField(required=False)
         name = serializers.CharField(max_length=150, required=False, allow_blank=True)
 
-    @extend_schema(responses=UserOutput)
+    @extend_schema(responses=VisibleUserOutput)
     def get(self, request: Request, user_id: int) -> Response:
         user = selectors.user_visible_to(viewer=request.user, user_id=user_id)
         return Response(user_payload(user, viewer=request.user))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -10,7 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import User
-from chats import selectors, services
+from chats import outputs, selectors, services
 from chats.models import Chat, ChatKind, ChatStatus, MessageKind, Priority
 from chats.payloads import chat_data, message_data
 from crm.errors import Forbidden, ValidationFailed
@@ -91,7 +90,7 @@ class ChatListApi(APIView):
             OpenApiParameter("unread", bool),
             OpenApiParameter("q", str, description="customer name or email, subject, name"),
         ],
-        responses=OpenApiTypes.OBJECT,
+        responses=outputs.ChatPage,
     )
     def get(self, request: Request) -> Response:
         params = self.Filters(data=request.query_params)
@@ -115,7 +114,7 @@ class ChatListApi(APIView):
             [render_chat(chat, viewer=request.user) for chat in page]
         )
 
-    @extend_schema(request=Input, responses={200: OpenApiTypes.OBJECT, 201: OpenApiTypes.OBJECT})
+    @extend_schema(request=Input, responses={200: outputs.ChatOutput, 201: outputs.ChatOutput})
     def post(self, request: Request) -> Response:
         if not request.user.is_staff:
             raise Forbidden("Only staff create chats.", code="staff_only")
@@ -152,7 +151,7 @@ class ChatListApi(APIView):
 class MyChatApi(APIView):
     """The customer's support chat in the web inbox, created on the first call."""
 
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=outputs.ChatOutput)
     def get(self, request: Request) -> Response:
         if request.user.is_staff:
             raise Forbidden(
@@ -168,11 +167,11 @@ class ChatDetailApi(APIView):
         status = serializers.ChoiceField(choices=ChatStatus.choices, required=False)
         priority = serializers.ChoiceField(choices=Priority.choices, required=False)
 
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=outputs.ChatOutput)
     def get(self, request: Request, chat_id: int) -> Response:
         return Response(_detail(chat_id, request.user))
 
-    @extend_schema(request=Input, responses=OpenApiTypes.OBJECT)
+    @extend_schema(request=Input, responses=outputs.ChatOutput)
     def patch(self, request: Request, chat_id: int) -> Response:
         chat = selectors.chat_for(request.user, chat_id)
         params = self.Input(data=request.data)
@@ -185,7 +184,7 @@ class ChatParticipantsApi(APIView):
     class Input(serializers.Serializer):
         user_id = serializers.IntegerField(min_value=1)
 
-    @extend_schema(request=Input, responses=OpenApiTypes.OBJECT)
+    @extend_schema(request=Input, responses=outputs.ChatOutput)
     def post(self, request: Request, chat_id: int) -> Response:
         chat = selectors.chat_for(request.user, chat_id)
         params = self.Input(data=request.data)
@@ -250,7 +249,7 @@ class ChatMessagesApi(APIView):
             OpenApiParameter("after", int, description="messages newer than this id"),
             OpenApiParameter("limit", int, description="1-200, default 50"),
         ],
-        responses=OpenApiTypes.OBJECT,
+        responses=outputs.MessageHistory,
     )
     def get(self, request: Request, chat_id: int) -> Response:
         params = self.Cursor(data=request.query_params)
@@ -261,7 +260,10 @@ class ChatMessagesApi(APIView):
             {"results": [message_data(m) for m in page.messages], "has_more": page.has_more}
         )
 
-    @extend_schema(request=MessageInput, responses={201: OpenApiTypes.OBJECT})
+    @extend_schema(
+        request=MessageInput,
+        responses={201: outputs.MessageOutput, 200: outputs.MessageOutput},
+    )
     def post(self, request: Request, chat_id: int) -> Response:
         params = MessageInput(data=request.data)
         params.is_valid(raise_exception=True)
@@ -286,7 +288,9 @@ class LegacyMessageCreateApi(APIView):
             required=False, allow_null=True, allow_blank=True, default=None
         )
 
-    @extend_schema(request=Input, responses={201: OpenApiTypes.OBJECT})
+    @extend_schema(
+        request=Input, responses={201: outputs.MessageOutput, 200: outputs.MessageOutput}
+    )
     def post(self, request: Request) -> Response:
         params = self.Input(data=request.data)
         params.is_valid(raise_exception=True)
@@ -307,11 +311,11 @@ class MessageDetailApi(APIView):
     class Input(serializers.Serializer):
         text = serializers.CharField(allow_blank=True, trim_whitespace=False)
 
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=outputs.MessageOutput)
     def get(self, request: Request, message_id: int) -> Response:
         return Response(message_data(selectors.message_for(request.user, message_id)))
 
-    @extend_schema(request=Input, responses=OpenApiTypes.OBJECT)
+    @extend_schema(request=Input, responses=outputs.MessageOutput)
     def patch(self, request: Request, message_id: int) -> Response:
         message = selectors.message_for(request.user, message_id)
         params = self.Input(data=request.data)
@@ -342,7 +346,7 @@ class MessageSearchApi(APIView):
             OpenApiParameter("chat_id", int),
             OpenApiParameter("limit", int, description="1-50, default 20"),
         ],
-        responses=OpenApiTypes.OBJECT,
+        responses=outputs.MessageResults,
     )
     def get(self, request: Request) -> Response:
         params = self.Params(data=request.query_params)
@@ -361,7 +365,7 @@ class ChatReadApi(APIView):
             child=serializers.IntegerField(min_value=1), required=False, max_length=1000
         )
 
-    @extend_schema(request=Input, responses=OpenApiTypes.OBJECT)
+    @extend_schema(request=Input, responses=outputs.ReadState)
     def post(self, request: Request, chat_id: int) -> Response:
         chat = selectors.chat_for(request.user, chat_id)
         params = self.Input(data=request.data)
@@ -384,6 +388,6 @@ class ChatReadApi(APIView):
 
 
 class UnreadCountsApi(APIView):
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=outputs.UnreadCounts)
     def get(self, request: Request) -> Response:
         return Response(selectors.unread_counts_for(request.user))

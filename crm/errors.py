@@ -15,6 +15,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404, HttpRequest, JsonResponse
 from django.views.debug import SafeExceptionReporterFilter
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -156,6 +157,7 @@ def _is_api(request: HttpRequest) -> bool:
 TOO_LARGE = {"detail": "The request body is too large.", "code": "too_large"}
 
 
+@csrf_exempt  # it changes nothing, and a CSRF refusal would be an HTML page
 def api_not_found(request: HttpRequest, path: str = "") -> JsonResponse:
     """The last API route: an unknown ``/api/…`` path is a JSON 404 in every mode (with DEBUG,
     Django would answer its HTML page before ``handler404`` is asked)."""

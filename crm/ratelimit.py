@@ -9,6 +9,7 @@ Counting uses fixed windows: cheap (one INCR) and good enough for abuse limits.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import math
 import re
 import time
@@ -71,6 +72,9 @@ def _window(rate: Rate, now: float) -> tuple[int, int]:
 
 
 def _key(scope: str, ident: str, index: int) -> str:
+    if len(ident) > 64 or not ident.isascii() or not ident.isprintable() or " " in ident:
+        # Whatever a client sent (an email, an address) stays a short, safe cache key.
+        ident = "h:" + hashlib.sha256(ident.encode("utf-8", "surrogatepass")).hexdigest()[:32]
     return f"rl:{scope}:{ident}:{index}"
 
 

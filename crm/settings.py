@@ -257,6 +257,10 @@ SPECTACULAR_SETTINGS = {
         "OrderStatusEnum": "orders.models.OrderStatus",
         "MediaKindEnum": "media.models.MediaKind",
         "StorageStateEnum": "media.models.StorageState",
+        "InboxKindEnum": "chats.models.InboxKind",
+        "PriorityEnum": "chats.models.Priority",
+        "DeliveryEnum": "chats.models.Delivery",
+        "AvailabilityEnum": "operators.models.Availability",
     },
 }
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.utils import timezone
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -15,12 +14,13 @@ from rest_framework.views import APIView
 
 from accounts.api import IsStaff
 from chats.models import Chat
+from chats.outputs import ChatOutput
 from chats.payloads import chat_data
 from chats.selectors import chat_for
 from crm.errors import ValidationFailed
 from crm.pagination import PageNumberPagination
 from crm.query import BoundedDateTimeField
-from operators import selectors, services, suggestions
+from operators import outputs, selectors, services, suggestions
 from operators.models import Availability
 from operators.payloads import canned_response_data, operator_data, stats_data
 from operators.stats import support_stats
@@ -36,7 +36,7 @@ class _ChatActionApi(APIView):
     def act(self, request: Request, chat: Chat) -> Chat:
         raise NotImplementedError
 
-    @extend_schema(request=None, responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(request=None, responses={200: ChatOutput})
     def post(self, request: Request, chat_id: int) -> Response:
         chat = self.act(request, chat_for(request.user, chat_id))
         return Response(chat_data(selectors.chat_for_payload(chat.pk)))
@@ -48,7 +48,7 @@ class ChatAssignApi(_ChatActionApi):
     class Input(serializers.Serializer):
         operator_id = serializers.IntegerField()
 
-    @extend_schema(request=Input, responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(request=Input, responses={200: ChatOutput})
     def post(self, request: Request, chat_id: int) -> Response:
         return super().post(request, chat_id)
 
@@ -94,7 +94,7 @@ class OperatorListApi(APIView):
         availability = serializers.ChoiceField(choices=Availability.choices, required=False)
 
     @extend_schema(
-        operation_id="operators_list", parameters=[Query], responses={200: OpenApiTypes.OBJECT}
+        operation_id="operators_list", parameters=[Query], responses={200: outputs.OperatorPage}
     )
     def get(self, request: Request) -> Response:
         query = self.Query(data=request.query_params)
@@ -114,11 +114,11 @@ class OperatorMeApi(APIView):
     class Input(serializers.Serializer):
         availability = serializers.ChoiceField(choices=Availability.choices)
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(responses={200: outputs.OperatorOutput})
     def get(self, request: Request) -> Response:
         return Response(self._render())
 
-    @extend_schema(request=Input, responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(request=Input, responses={200: outputs.OperatorOutput})
     def patch(self, request: Request) -> Response:
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
@@ -145,14 +145,14 @@ class OperatorDetailApi(APIView):
         )
         availability = serializers.ChoiceField(choices=Availability.choices, required=False)
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(responses={200: outputs.OperatorOutput})
     def get(self, request: Request, user_id: int) -> Response:
         user = selectors.operator_of(
             organization=self.request.user.organization_id, user_id=user_id
         )
         return Response(operator_data(user))
 
-    @extend_schema(request=Input, responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(request=Input, responses={200: outputs.OperatorOutput})
     def patch(self, request: Request, user_id: int) -> Response:
         selectors.operator_of(
             organization=self.request.user.organization_id, user_id=user_id
@@ -186,7 +186,7 @@ class CannedResponseListApi(APIView):
     @extend_schema(
         operation_id="canned_responses_list",
         parameters=[OpenApiParameter("q", str, required=False)],
-        responses={200: OpenApiTypes.OBJECT},
+        responses={200: outputs.CannedResponsePage},
     )
     def get(self, request: Request) -> Response:
         query = CannedResponseQuery(data=request.query_params)
@@ -198,7 +198,7 @@ class CannedResponseListApi(APIView):
         page = paginator.paginate_queryset(responses, request, view=self)
         return paginator.get_paginated_response([canned_response_data(r) for r in page])
 
-    @extend_schema(request=CannedResponseInput, responses={201: OpenApiTypes.OBJECT})
+    @extend_schema(request=CannedResponseInput, responses={201: outputs.CannedResponseOutput})
     def post(self, request: Request) -> Response:
         data = CannedResponseInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -209,14 +209,17 @@ class CannedResponseListApi(APIView):
 class CannedResponseDetailApi(APIView):
     permission_classes = [IsStaff]
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(responses={200: outputs.CannedResponseOutput})
     def get(self, request: Request, response_id: int) -> Response:
         response = selectors.canned_response_of(
             organization=self.request.user.organization_id, response_id=response_id
         )
         return Response(canned_response_data(response))
 
-    @extend_schema(request=CannedResponseInput(partial=True), responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(
+        request=CannedResponseInput(partial=True),
+        responses={200: outputs.CannedResponseOutput},
+    )
     def patch(self, request: Request, response_id: int) -> Response:
         response = selectors.canned_response_of(
             organization=self.request.user.organization_id, response_id=response_id
@@ -248,7 +251,7 @@ class SuggestionsApi(APIView):
 
     @extend_schema(
         parameters=[OpenApiParameter("limit", int, required=False)],
-        responses={200: OpenApiTypes.OBJECT},
+        responses={200: outputs.Suggestions},
     )
     def get(self, request: Request, chat_id: int) -> Response:
         data = self.Input(data=request.query_params)
@@ -262,7 +265,7 @@ class SuggestionsApi(APIView):
 class AiHealthApi(APIView):
     permission_classes = [IsStaff]
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(responses={200: outputs.AiHealth})
     def get(self, request: Request) -> Response:
         return Response(suggestions.ai_health())
 
@@ -297,7 +300,7 @@ class StatsApi(APIView):
             OpenApiParameter("to", str, required=False),
             OpenApiParameter("days", int, required=False),
         ],
-        responses={200: OpenApiTypes.OBJECT},
+        responses={200: outputs.StatsOutput},
     )
     def get(self, request: Request) -> Response:
         data = self.Input(data=request.query_params)

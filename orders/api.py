@@ -9,6 +9,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from chats.outputs import CustomerOutput, UserBriefOutput
 from crm.errors import ValidationFailed
 from crm.pagination import PageNumberPagination
 from crm.query import BoundedDateTimeField, id_field
@@ -25,6 +26,23 @@ class ItemInput(serializers.Serializer):
     unit_price = serializers.DecimalField(max_digits=None, decimal_places=None)
 
 
+class OrderItemOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    quantity = serializers.CharField(help_text='A decimal as a string: "2", "1.5".')
+    unit_price = serializers.CharField(help_text='In the currency\'s minor units: "12.50".')
+    total = serializers.CharField()
+
+
+class OrderEventOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    from_status = serializers.ChoiceField(choices=OrderStatus.choices, allow_null=True)
+    to_status = serializers.ChoiceField(choices=OrderStatus.choices)
+    actor = UserBriefOutput(allow_null=True)
+    comment = serializers.CharField(allow_blank=True)
+    at = serializers.DateTimeField()
+
+
 class OrderOutput(serializers.Serializer):
     """For the schema only: responses are built by ``orders.payloads.order_data`` (``history``
     on the detail and after writes, not in lists)."""
@@ -33,18 +51,20 @@ class OrderOutput(serializers.Serializer):
     number = serializers.IntegerField()
     display_number = serializers.CharField()
     title = serializers.CharField()
-    description = serializers.CharField()
-    customer = serializers.DictField()
-    chat_id = serializers.IntegerField()
-    items = serializers.ListField(child=serializers.DictField())
+    description = serializers.CharField(allow_blank=True)
+    customer = CustomerOutput()
+    chat_id = serializers.IntegerField(allow_null=True)
+    items = OrderItemOutput(many=True)
     total = serializers.CharField()
     currency = serializers.CharField()
     status = serializers.ChoiceField(choices=OrderStatus.choices)
-    next_statuses = serializers.ListField(child=serializers.CharField())
-    created_by = serializers.DictField(allow_null=True)
+    next_statuses = serializers.ListField(
+        child=serializers.ChoiceField(choices=OrderStatus.choices)
+    )
+    created_by = UserBriefOutput(allow_null=True)
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
-    history = serializers.ListField(child=serializers.DictField(), required=False)
+    history = OrderEventOutput(many=True, required=False)
 
 
 def _detail(request: Request, order: Order) -> dict:

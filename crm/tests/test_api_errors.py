@@ -54,6 +54,11 @@ def test_unknown_api_path_is_json_404_in_every_mode(api_client, debug):
         body = _json_error(api_client.get("/api/no-such-thing"), 404)
         assert body["code"] == "not_found"
         _json_error(api_client.post("/api/no/such/thing", {}, format="json"), 404)
+        # A browser-like client without a CSRF cookie: still the JSON 404, not a CSRF page.
+        from django.test import Client
+
+        strict = Client(enforce_csrf_checks=True)
+        _json_error(strict.patch("/api/users/false", "{}", content_type="application/json"), 404)
 
 
 @pytest.mark.parametrize(
