@@ -396,7 +396,7 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         # Django's own console handler (DEBUG) would print every error a second time.
-        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        "django": {"handlers": [], "level": env.str("LOG_LEVEL", default="INFO")},
         "django.db.backends": {"level": "WARNING"},
     },
 }

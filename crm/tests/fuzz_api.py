@@ -35,7 +35,21 @@ RESULTS = {"operations": set(), "cases": 0}
 
 
 @pytest.fixture
-def tenant(db):
+def same_connection():
+    """Requests go straight to the WSGI app inside the test's transaction: like Django's test
+    client, keep the handler from closing the connection at the end of each request."""
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections
+
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
+@pytest.fixture
+def tenant(db, same_connection):
     """A tenant of its own, with a chat, a message and an order for ids to land on."""
     from chats.services import message_send
     from chats.tests.factories import support_chat
