@@ -71,10 +71,15 @@ class ChatListApi(APIView):
     class Input(serializers.Serializer):
         kind = serializers.ChoiceField(choices=[ChatKind.DIRECT, ChatKind.GROUP, ChatKind.PROJECT])
         participant_ids = serializers.ListField(
-            child=serializers.IntegerField(min_value=1), required=False, default=list
+            child=serializers.IntegerField(min_value=1, max_value=ID_MAX),
+            required=False,
+            default=list,
+            max_length=200,
         )
         name = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
-        project_id = serializers.IntegerField(required=False, min_value=1, allow_null=True)
+        project_id = serializers.IntegerField(
+            required=False, min_value=1, max_value=ID_MAX, allow_null=True
+        )
 
     @extend_schema(
         operation_id="chats_list",
@@ -182,7 +187,7 @@ class ChatDetailApi(APIView):
 
 class ChatParticipantsApi(APIView):
     class Input(serializers.Serializer):
-        user_id = serializers.IntegerField(min_value=1)
+        user_id = serializers.IntegerField(min_value=1, max_value=ID_MAX)
 
     @extend_schema(request=Input, responses=outputs.ChatOutput)
     def post(self, request: Request, chat_id: int) -> Response:
@@ -209,7 +214,10 @@ class MessageInput(serializers.Serializer):
     )
     kind = serializers.ChoiceField(choices=MessageKind.choices, default=MessageKind.TEXT)
     attachment_ids = serializers.ListField(
-        child=serializers.IntegerField(min_value=1), required=False, default=list
+        child=serializers.IntegerField(min_value=1, max_value=ID_MAX),
+        required=False,
+        default=list,
+        max_length=50,
     )
     client_id = serializers.CharField(
         required=False, allow_null=True, allow_blank=True, default=None
@@ -274,7 +282,7 @@ class LegacyMessageCreateApi(APIView):
     """``POST /api/messages`` in the shape older clients send: chat_id, content, message_type."""
 
     class Input(serializers.Serializer):
-        chat_id = serializers.IntegerField(min_value=1)
+        chat_id = serializers.IntegerField(min_value=1, max_value=ID_MAX)
         content = serializers.CharField(
             required=False, allow_blank=True, default="", trim_whitespace=False
         )
@@ -282,7 +290,10 @@ class LegacyMessageCreateApi(APIView):
             choices=MessageKind.choices, default=MessageKind.TEXT
         )
         attachment_ids = serializers.ListField(
-            child=serializers.IntegerField(min_value=1), required=False, default=list
+            child=serializers.IntegerField(min_value=1, max_value=ID_MAX),
+            required=False,
+            default=list,
+            max_length=50,
         )
         client_id = serializers.CharField(
             required=False, allow_null=True, allow_blank=True, default=None
@@ -360,9 +371,13 @@ class MessageSearchApi(APIView):
 
 class ChatReadApi(APIView):
     class Input(serializers.Serializer):
-        up_to = serializers.IntegerField(required=False, min_value=0, allow_null=True)
+        up_to = serializers.IntegerField(
+            required=False, min_value=0, max_value=ID_MAX, allow_null=True
+        )
         message_ids = serializers.ListField(
-            child=serializers.IntegerField(min_value=1), required=False, max_length=1000
+            child=serializers.IntegerField(min_value=1, max_value=ID_MAX),
+            required=False,
+            max_length=1000,
         )
 
     @extend_schema(request=Input, responses=outputs.ReadState)

@@ -38,6 +38,7 @@ from crm import parsers, ratelimit
 from crm.errors import DomainError, api_exception_handler
 from crm.events import chat_group, encode, staff_group, user_group
 from crm.metrics import WS_CONNECTIONS
+from crm.query import ID_MAX
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ class FrameError(Exception):
 
 
 class ChatRef(serializers.Serializer):
-    chat_id = serializers.IntegerField(min_value=1)
+    chat_id = serializers.IntegerField(min_value=1, max_value=ID_MAX)
 
 
 class TypingInput(ChatRef):
@@ -78,15 +79,17 @@ class MessageSendInput(ChatRef):
     text = serializers.CharField(allow_blank=True, default="", trim_whitespace=False)
     kind = serializers.CharField(default="text", max_length=16)
     attachment_ids = serializers.ListField(
-        child=serializers.IntegerField(min_value=1), default=list, max_length=50
+        child=serializers.IntegerField(min_value=1, max_value=ID_MAX), default=list, max_length=50
     )
     client_id = serializers.CharField(required=False, allow_null=True, max_length=200)
 
 
 class MessagesReadInput(ChatRef):
-    up_to = serializers.IntegerField(required=False, allow_null=True, min_value=0)
+    up_to = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=ID_MAX)
     message_ids = serializers.ListField(
-        child=serializers.IntegerField(min_value=1), required=False, max_length=500
+        child=serializers.IntegerField(min_value=1, max_value=ID_MAX),
+        required=False,
+        max_length=500,
     )
 
 

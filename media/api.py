@@ -20,6 +20,7 @@ from rest_framework.views import APIView
 
 from chats.selectors import chat_for
 from crm.errors import NotFound, RateLimited
+from crm.query import ID_MAX
 from media import errors, selectors, services, uploads
 from media.models import MediaFile, MediaKind, StorageState
 from media.payloads import media_data, media_detail_data
@@ -88,7 +89,9 @@ class _UploadApi(APIView):
 class MediaUploadApi(_UploadApi):
     class Input(serializers.Serializer):
         file = serializers.FileField(allow_empty_file=True, use_url=False)
-        chat_id = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+        chat_id = serializers.IntegerField(
+            required=False, allow_null=True, min_value=1, max_value=ID_MAX
+        )
 
     @extend_schema(request={"multipart/form-data": Input}, responses={201: MediaOutput})
     def post(self, request: Request) -> Response:
@@ -110,7 +113,9 @@ class MediaUploadManyApi(_UploadApi):
             min_length=1,
             max_length=10,
         )
-        chat_id = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+        chat_id = serializers.IntegerField(
+            required=False, allow_null=True, min_value=1, max_value=ID_MAX
+        )
 
     @extend_schema(
         request={"multipart/form-data": Input},

@@ -19,7 +19,7 @@ from chats.payloads import chat_data
 from chats.selectors import chat_for
 from crm.errors import ValidationFailed
 from crm.pagination import PageNumberPagination
-from crm.query import BoundedDateTimeField
+from crm.query import ID_MAX, BoundedDateTimeField
 from operators import outputs, selectors, services, suggestions
 from operators.models import Availability
 from operators.payloads import canned_response_data, operator_data, stats_data
@@ -46,7 +46,7 @@ class ChatAssignApi(_ChatActionApi):
     """A senior operator or an admin assigns the chat to a staff member."""
 
     class Input(serializers.Serializer):
-        operator_id = serializers.IntegerField()
+        operator_id = serializers.IntegerField(min_value=1, max_value=ID_MAX)
 
     @extend_schema(request=Input, responses={200: ChatOutput})
     def post(self, request: Request, chat_id: int) -> Response:

@@ -85,8 +85,8 @@ class OrderQuery(serializers.Serializer):
 
 class OrderListApi(APIView):
     class Input(serializers.Serializer):
-        customer_id = serializers.IntegerField(required=False)
-        chat_id = serializers.IntegerField(required=False)
+        customer_id = id_field(required=False)
+        chat_id = id_field(required=False)
         title = serializers.CharField(max_length=Order.TITLE_MAX_LENGTH)
         description = serializers.CharField(
             max_length=Order.DESCRIPTION_MAX_LENGTH, required=False, allow_blank=True
