@@ -7,7 +7,7 @@ from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.permissions import AllowAny, BasePermission
+from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -22,22 +22,9 @@ from crm import ws_auth
 from crm.client_ip import request_ip
 from crm.errors import NotFound
 from crm.pagination import PageNumberPagination
+from crm.permissions import IsOrgAdmin, IsStaff
 from crm.ratelimit import RegisterThrottle
 from crm.tenancy import OrganizationMixin
-
-
-class IsStaff(BasePermission):
-    message = "Only staff of the organization can do this."
-
-    def has_permission(self, request, view) -> bool:
-        return bool(request.user and request.user.is_authenticated and request.user.is_staff)
-
-
-class IsOrgAdmin(BasePermission):
-    message = "Only an organization admin can do this."
-
-    def has_permission(self, request, view) -> bool:
-        return bool(request.user and request.user.is_authenticated and request.user.is_org_admin)
 
 
 class UserOutput(serializers.ModelSerializer):
@@ -125,7 +112,7 @@ class RegisterApi(PublicEndpoint):
         data.is_valid(raise_exception=True)
         slug = data.validated_data.get("organization") or settings.DEFAULT_ORGANIZATION
         if slug == settings.DEFAULT_ORGANIZATION:
-            organization = selectors.default_organization()
+            organization = services.organization_default()
         else:
             organization = selectors.organization_by_slug(slug)
         user = services.customer_register(

@@ -2,20 +2,11 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.db.models import Q, QuerySet
 
 from accounts.models import STAFF_ROLES, Organization, User
 from crm.errors import NotFound
 from crm.tenancy import scoped
-
-
-def default_organization() -> Organization:
-    organization, _ = Organization.objects.get_or_create(
-        slug=settings.DEFAULT_ORGANIZATION,
-        defaults={"name": settings.DEFAULT_ORGANIZATION.replace("-", " ").title()},
-    )
-    return organization
 
 
 def organization_by_slug(slug: str) -> Organization:

@@ -59,6 +59,11 @@ def tokens_for(user: User) -> dict[str, str]:
     return {"access": str(refresh.access_token), "refresh": str(refresh)}
 
 
+def organization_default() -> Organization:
+    """The default organization, created on first use (a write: it is not a selector)."""
+    return Organization.objects.default()
+
+
 @transaction.atomic
 def organization_create(*, slug: str, name: str) -> Organization:
     slug = slugify(slug)

@@ -79,7 +79,7 @@ def register_view(request: HttpRequest) -> HttpResponse:
                 raise RateLimited("Too many sign-ups from your network. Try again later.")
             slug = form.cleaned_data["organization"] or settings.DEFAULT_ORGANIZATION
             organization = (
-                selectors.default_organization()
+                services.organization_default()
                 if slug == settings.DEFAULT_ORGANIZATION
                 else selectors.organization_by_slug(slug)
             )

@@ -9,9 +9,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.api import IsStaff
 from chats import outputs, selectors, services
 from chats.models import Inbox, InboxKind
+from crm.permissions import IsStaff
 
 
 def inbox_data(inbox: Inbox) -> dict:

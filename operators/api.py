@@ -12,13 +12,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.api import IsStaff
 from chats.models import Chat
 from chats.outputs import ChatOutput
 from chats.payloads import chat_data
 from chats.selectors import chat_for
 from crm.errors import ValidationFailed
 from crm.pagination import PageNumberPagination
+from crm.permissions import IsStaff
 from crm.query import ID_MAX, BoundedDateTimeField
 from operators import outputs, selectors, services, suggestions
 from operators.models import Availability
