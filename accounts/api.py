@@ -15,7 +15,7 @@ from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 from rest_framework_simplejwt.serializers import TokenRefreshSerializer
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from accounts import selectors, services
+from accounts import error_codes, selectors, services
 from accounts.avatars import avatar_mime, avatar_url
 from accounts.models import Role, User
 from crm import ws_auth
@@ -314,11 +314,11 @@ class UserAvatarApi(APIView):
     def get(self, request: Request, user_id: int) -> FileResponse:
         user = selectors.user_visible_to(viewer=request.user, user_id=user_id)
         if not user.avatar:
-            raise NotFound("This user has no avatar.", code="no_avatar")
+            raise NotFound("This user has no avatar.", code=error_codes.NO_AVATAR)
         try:
             handle = user.avatar.open("rb")
         except FileNotFoundError:
-            raise NotFound("The avatar's file is missing.", code="no_avatar") from None
+            raise NotFound("The avatar's file is missing.", code=error_codes.NO_AVATAR) from None
         response = FileResponse(handle, content_type=avatar_mime(user))
         response["X-Content-Type-Options"] = "nosniff"
         response["Content-Security-Policy"] = "default-src 'none'; sandbox"

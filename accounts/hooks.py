@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from accounts import error_codes
 from crm.errors import DomainError
 
 if TYPE_CHECKING:
@@ -25,5 +26,5 @@ def on_avatar_upload(preparer: AvatarPreparer) -> AvatarPreparer:
 
 def avatar_prepare(*, user: User, content: Any) -> tuple[bytes, str]:
     if not _avatar_preparer:
-        raise DomainError("Avatars cannot be uploaded here.", code="avatars_unavailable")
+        raise DomainError("Avatars cannot be uploaded here.", code=error_codes.AVATARS_UNAVAILABLE)
     return _avatar_preparer[0](user=user, content=content)

@@ -16,7 +16,7 @@ from django.utils.text import slugify
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from accounts import hooks
+from accounts import error_codes, hooks
 from accounts.models import STAFF_ROLES, Organization, Role, User, normalize_email
 from crm import ratelimit
 from crm.errors import Conflict, Forbidden, RateLimited, ValidationFailed
@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 
 class InvalidCredentials(ValidationFailed):
     status_code = 401
-    code = "invalid_credentials"
+    code = error_codes.INVALID_CREDENTIALS
     default_detail = "Email or password is incorrect."
 
 
@@ -41,7 +41,9 @@ def _password_errors(password: str, user: User) -> list[str]:
 def _check_password(password: str, user: User, field: str = "password") -> None:
     errors = _password_errors(password, user)
     if errors:
-        raise ValidationFailed(" ".join(errors), code="weak_password", fields={field: errors})
+        raise ValidationFailed(
+            " ".join(errors), code=error_codes.WEAK_PASSWORD, fields={field: errors}
+        )
 
 
 def _email_taken(email: str) -> bool:
@@ -68,9 +70,11 @@ def organization_default() -> Organization:
 def organization_create(*, slug: str, name: str) -> Organization:
     slug = slugify(slug)
     if not slug:
-        raise ValidationFailed("An organization needs a slug.", code="invalid_slug")
+        raise ValidationFailed("An organization needs a slug.", code=error_codes.INVALID_SLUG)
     if Organization.objects.filter(slug=slug).exists():
-        raise Conflict(f"Organization {slug!r} already exists.", code="organization_exists")
+        raise Conflict(
+            f"Organization {slug!r} already exists.", code=error_codes.ORGANIZATION_EXISTS
+        )
     return Organization.objects.create(slug=slug, name=name or slug)
 
 
@@ -81,7 +85,7 @@ def user_create(
     if _email_taken(email):
         raise ValidationFailed(
             "A user with this email already exists.",
-            code="email_taken",
+            code=error_codes.EMAIL_TAKEN,
             fields={"email": ["A user with this email already exists."]},
         )
     user = User(email=email, name=name.strip(), role=role, organization=organization)
@@ -96,7 +100,7 @@ def user_create(
     except IntegrityError:  # a concurrent request took the email between check and insert
         raise ValidationFailed(
             "A user with this email already exists.",
-            code="email_taken",
+            code=error_codes.EMAIL_TAKEN,
             fields={"email": ["A user with this email already exists."]},
         ) from None
     user_groups_sync(user)
@@ -117,7 +121,7 @@ def staff_user_create(
     if not actor.is_org_admin:
         raise Forbidden("Only an organization admin manages staff.")
     if role not in Role.values:
-        raise ValidationFailed(f"Unknown role {role!r}.", code="invalid_role")
+        raise ValidationFailed(f"Unknown role {role!r}.", code=error_codes.INVALID_ROLE)
     return user_create(
         organization=actor.organization, email=email, name=name, role=role, password=password
     )
@@ -139,12 +143,12 @@ def user_update(
         raise Forbidden("Only an organization admin manages users.")
     if user.pk == actor.pk and (is_active is False or (role and role != actor.role)):
         raise ValidationFailed(
-            "You cannot deactivate yourself or change your own role.", code="self_change"
+            "You cannot deactivate yourself or change your own role.", code=error_codes.SELF_CHANGE
         )
     changed: list[str] = []
     if role is not None and role != user.role:
         if role not in Role.values:
-            raise ValidationFailed(f"Unknown role {role!r}.", code="invalid_role")
+            raise ValidationFailed(f"Unknown role {role!r}.", code=error_codes.INVALID_ROLE)
         user.role = role
         changed.append("role")
     if is_active is not None and is_active != user.is_active:
@@ -189,7 +193,7 @@ def auth_login(*, email: str, password: str, ip: str) -> User:
                 ratelimit.release(taken)
             raise RateLimited(
                 "Too many failed sign-in attempts. Try again later.",
-                code="login_throttled",
+                code=error_codes.LOGIN_THROTTLED,
                 retry_after=reservation.decision.retry_after,
             )
     user = authenticate(username=email, password=password)
@@ -217,7 +221,7 @@ def profile_update(
         if not old_password or not user.check_password(old_password):
             raise ValidationFailed(
                 "The current password is incorrect.",
-                code="wrong_password",
+                code=error_codes.WRONG_PASSWORD,
                 fields={"old_password": ["The current password is incorrect."]},
             )
         _check_password(new_password, user, field="new_password")

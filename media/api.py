@@ -21,7 +21,7 @@ from rest_framework.views import APIView
 from chats.selectors import chat_for
 from crm.errors import NotFound, RateLimited
 from crm.query import ID_MAX
-from media import errors, selectors, services, uploads
+from media import error_codes, errors, selectors, services, uploads
 from media.models import MediaFile, MediaKind, StorageState
 from media.payloads import media_data, media_detail_data
 from media.storage import local_storage, remote_enabled, signed_url
@@ -70,7 +70,7 @@ class _UploadApi(APIView):
         if not decision.allowed:
             raise RateLimited(
                 "You are uploading files too fast.",
-                code="uploads_throttled",
+                code=error_codes.UPLOADS_THROTTLED,
                 retry_after=decision.retry_after,
             )
 
@@ -182,7 +182,7 @@ def file_response(media: MediaFile, *, thumbnail: bool) -> HttpResponse:
     redirect to a signed URL of the remote copy."""
     if thumbnail:
         if not media.thumbnail:
-            raise NotFound("This file has no thumbnail.", code="no_thumbnail")
+            raise NotFound("This file has no thumbnail.", code=error_codes.NO_THUMBNAIL)
         key, mime = media.thumbnail.name, services.thumbnail_mime(media)
         stem = media.original_name.rpartition(".")[0] or media.original_name
         filename = f"{stem}.thumbnail.{key.rpartition('.')[2]}"
@@ -196,7 +196,9 @@ def file_response(media: MediaFile, *, thumbnail: bool) -> HttpResponse:
             # Moved to the remote store between reading the row and opening the file.
             media.refresh_from_db(fields=["storage_state"])
             if media.held_locally:
-                raise NotFound("The file's content is missing.", code="media_missing") from None
+                raise NotFound(
+                    "The file's content is missing.", code=error_codes.MEDIA_MISSING
+                ) from None
     if not remote_enabled():
         raise errors.StorageUnavailable()
     url = signed_url(

@@ -20,7 +20,7 @@ from crm.errors import ValidationFailed
 from crm.pagination import PageNumberPagination
 from crm.permissions import IsStaff
 from crm.query import ID_MAX, BoundedDateTimeField
-from operators import outputs, selectors, services, suggestions
+from operators import error_codes, outputs, selectors, services, suggestions
 from operators.models import Availability
 from operators.payloads import canned_response_data, operator_data, stats_data
 from operators.stats import support_stats
@@ -258,7 +258,9 @@ class SuggestionsApi(APIView):
         data.is_valid(raise_exception=True)
         chat = chat_for(request.user, chat_id)
         if not chat.is_support:
-            raise ValidationFailed("Suggestions are for support chats.", code="not_support")
+            raise ValidationFailed(
+                "Suggestions are for support chats.", code=error_codes.NOT_SUPPORT
+            )
         return Response(suggestions.suggestions_for(chat=chat, limit=data.validated_data["limit"]))
 
 

@@ -13,7 +13,7 @@ from chats.outputs import CustomerOutput, UserBriefOutput
 from crm.errors import ValidationFailed
 from crm.pagination import PageNumberPagination
 from crm.query import BoundedDateTimeField, id_field
-from orders import selectors, services
+from orders import error_codes, selectors, services
 from orders.models import Order, OrderItem, OrderStatus
 from orders.payloads import order_data
 
@@ -119,7 +119,9 @@ class OrderListApi(APIView):
         query = OrderQuery(data=request.query_params)
         if not query.is_valid():
             errors = {field: [str(m) for m in messages] for field, messages in query.errors.items()}
-            raise ValidationFailed("Invalid filter.", code="invalid_filter", fields=errors)
+            raise ValidationFailed(
+                "Invalid filter.", code=error_codes.INVALID_FILTER, fields=errors
+            )
         orders = selectors.order_list(viewer=request.user, filters=request.query_params)
         paginator = PageNumberPagination()
         page = paginator.paginate_queryset(orders, request, view=self)
