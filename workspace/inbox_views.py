@@ -16,6 +16,7 @@ from chats.selectors import last_message_for
 from workspace import selectors
 from workspace.selectors import ACTIVE_STATUSES, INBOX_TABS, InboxQuery
 
+MAX_ID = 2**63 - 1
 TAB_LABELS = {"mine": "Mine", "unassigned": "Unassigned", "all": "All"}
 STATUS_CHOICES = [
     ("active", "Open & pending"),
@@ -30,8 +31,8 @@ class InboxFilterForm(forms.Form):
     tab = forms.ChoiceField(choices=[(t, TAB_LABELS[t]) for t in INBOX_TABS], required=False)
     status = forms.ChoiceField(choices=STATUS_CHOICES, required=False)
     priority = forms.ChoiceField(choices=[("", "Any priority"), *Priority.choices], required=False)
-    inbox = forms.IntegerField(min_value=1, required=False)
-    assignee = forms.IntegerField(min_value=1, required=False)
+    inbox = forms.IntegerField(min_value=1, max_value=MAX_ID, required=False)
+    assignee = forms.IntegerField(min_value=1, max_value=MAX_ID, required=False)
     q = forms.CharField(max_length=200, required=False, strip=True)
 
 
@@ -79,7 +80,8 @@ def row_data(chat, *, viewer: User) -> dict:
     return chat_data(
         chat,
         unread_count=getattr(chat, "viewer_unread", 0),
-        last_message=last_message_for(chat, viewer_is_staff=True),
+        last_message=getattr(chat, "preview_message", None)
+        or last_message_for(chat, viewer_is_staff=True),
     )
 
 

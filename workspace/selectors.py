@@ -13,7 +13,7 @@ from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import STAFF_ROLES, User
-from chats.models import Chat, ChatKind, ChatStatus, Inbox
+from chats.models import Chat, ChatKind, ChatStatus, Inbox, Message, MessageKind
 from chats.selectors import ChatFilters, chats_for_list, inboxes_of
 from crm.tenancy import scoped
 from operators.models import Availability
@@ -67,8 +67,26 @@ def inbox_chats(viewer: User, query: InboxQuery, *, limit: int = INBOX_PAGE_SIZE
     """The first page of the tab, newest activity first, with everything a row shows (a fixed
     number of queries whatever the page size)."""
     limit = max(1, min(limit, INBOX_PAGE_SIZE))
-    rows = list(chats_for_list(viewer, _filters(viewer, query, tab=query.tab))[: limit + 1])
+    chats = (
+        chats_for_list(viewer, _filters(viewer, query, tab=query.tab))
+        .select_related("last_public_message__sender")
+        .prefetch_related("last_public_message__attachments")
+    )
+    rows = list(chats[: limit + 1])
+    for chat in rows:
+        chat.preview_message = preview_message(chat)
     return InboxPage(rows[:limit], len(rows) > limit)
+
+
+def preview_message(chat: Chat) -> Message | None:
+    """The message a row previews: the newest one, unless it is a system line (someone took
+    the chat, changed its priority...) and an earlier conversation message says more."""
+    last = chat.last_message if chat.last_message_id else None
+    if last is not None and last.kind == MessageKind.SYSTEM and chat.last_public_message_id:
+        public = chat.last_public_message
+        if public.kind != MessageKind.SYSTEM:
+            return public
+    return last
 
 
 def inbox_counts(viewer: User, query: InboxQuery) -> dict[str, int]:

@@ -75,6 +75,11 @@ function upsert(chat, options) {
   const merged = known
     ? { ...known, ...chat, unread_count: chat.unread_count ?? known.unread_count }
     : chat;
+  // A system line (taken, priority changed...) moves the row but keeps the conversation's
+  // last words as its preview.
+  if (known && known.last_message && merged.last_message && merged.last_message.kind === "system") {
+    merged.last_message = known.last_message;
+  }
   if (!matches(merged)) {
     if (known) drop(chat.id);
     return;

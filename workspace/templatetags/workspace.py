@@ -73,7 +73,7 @@ def preview(message) -> str:
         return "Message deleted"
     text = " ".join((message.text or "").split())
     if not text:
-        names = [f.name for f in message.attachments.all()]
+        names = [f.original_name for f in message.attachments.all()]
         text = ("📎 " + ", ".join(names)) if names else ""
     return text[:PREVIEW_LENGTH]
 
