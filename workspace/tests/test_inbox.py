@@ -82,7 +82,7 @@ def test_staff_see_the_list_with_tabs_and_links(staff_client, organization, admi
     assert reverse("workspace-conversation", args=[chat.pk]) in html
     assert "Paula Customer" in html and "Where is my parcel?" in html
     assert "workspace/inbox.js" in html and "workspace/notify.js" in html
-    assert 'name="crm-user-id" content="%d"' % admin_user.pk in html
+    assert f'name="crm-user-id" content="{admin_user.pk}"' in html
 
 
 def test_another_organizations_chats_are_never_listed(
@@ -244,9 +244,7 @@ def _fill(n: int, organization, admin_user, operator) -> None:
     for i in range(n):
         customer = UserFactory(organization=organization, role=Role.CUSTOMER)
         chat, _ = support_chat_get_or_create(customer=customer, subject=f"Question {i}")
-        message_send(
-            sender=customer, chat=chat, kind="image", attachment_ids=[_media(customer).pk]
-        )
+        message_send(sender=customer, chat=chat, kind="image", attachment_ids=[_media(customer).pk])
         if i % 3 == 0:
             chat_assign(actor=admin_user, chat=chat, operator_id=admin_user.pk)
         elif i % 3 == 1:

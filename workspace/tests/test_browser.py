@@ -1,0 +1,142 @@
+"""The conversation list and the dashboard in a real browser (Debian's Chromium through
+Playwright) against a real daphne server, with customers writing over the API.
+
+Marked ``browser``: skipped without Chromium on a developer machine, a failure in CI.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from chats.tests.test_browser import PASSWORD, _login
+from crm.tests.daphne_servers import http_json
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+ADMIN = "boss@acme.example"
+FITS = "() => document.documentElement.scrollWidth <= window.innerWidth"
+
+
+def _customer(server, email: str, name: str) -> tuple[str, int]:
+    status, body = http_json(
+        "POST",
+        f"{server.url}/api/auth/register",
+        {"email": email, "password": PASSWORD, "name": name, "organization": "acme"},
+    )
+    assert status == 201, body
+    token = body["access"]
+    status, chat = http_json("GET", f"{server.url}/api/chats/my-chat", token=token)
+    assert status == 200, chat
+    return token, chat["id"]
+
+
+def _say(server, token: str, chat_id: int, text: str) -> None:
+    status, body = http_json(
+        "POST", f"{server.url}/api/chats/{chat_id}/messages", {"text": text}, token=token
+    )
+    assert status == 201, body
+
+
+def _sign_in(page, server) -> None:
+    page.goto(f"{server.url}/admin/login/?next=/admin/")
+    page.fill("#id_username", ADMIN)
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_url(f"{server.url}/admin/")
+
+
+def _live(page) -> None:
+    page.wait_for_selector("#live-state[data-state=open]", timeout=15000)
+
+
+def test_the_inbox_list_is_live(server, browser):
+    admin = _login(server, ADMIN)
+    status, me = http_json("GET", f"{server.url}/api/auth/me", token=admin)
+    assert status == 200
+    anna, anna_chat = _customer(server, "anna@example.com", "Anna Early")
+    _say(server, anna, anna_chat, "Hello, anyone?")
+
+    context = browser.new_context(viewport={"width": 1366, "height": 900})
+    errors: list[str] = []
+    waiting = context.new_page()
+    waiting.on("pageerror", lambda exc: errors.append(str(exc)))
+    _sign_in(waiting, server)
+    waiting.goto(f"{server.url}/admin/inbox/?tab=unassigned")
+    _live(waiting)
+    mine = context.new_page()
+    mine.on("pageerror", lambda exc: errors.append(str(exc)))
+    mine.goto(f"{server.url}/admin/inbox/?tab=mine")
+    _live(mine)
+    assert waiting.locator("li.row").count() == 1
+    assert mine.locator("li.row").count() == 0
+    assert mine.locator("#empty").is_visible()
+
+    # A new customer writes: the conversation appears at the top, unread, without a reload.
+    waiting.evaluate("() => { window.sameDocument = true; }")
+    ben, ben_chat = _customer(server, "ben@example.com", "Ben Newcomer")
+    _say(server, ben, ben_chat, "My parcel never arrived")
+    top = waiting.locator("li.row").first
+    top.locator(".row-name", has_text="Ben Newcomer").wait_for(timeout=10000)
+    top.locator(".row-preview", has_text="My parcel never arrived").wait_for(timeout=10000)
+    top.locator(".unread-badge:not([hidden])", has_text="1").wait_for(timeout=10000)
+    assert waiting.locator("li.row").count() == 2
+    waiting.wait_for_function(
+        "() => document.querySelector('[data-count=unassigned]').textContent.trim() === '2'",
+        timeout=10000,
+    )
+
+    # The earlier customer writes again: their row moves back to the top, two unread.
+    _say(server, anna, anna_chat, "Hello again, it is urgent")
+    waiting.wait_for_function(
+        "() => document.querySelector('li.row .row-name').textContent.includes('Anna Early')",
+        timeout=10000,
+    )
+    first = waiting.locator("li.row").first
+    first.locator(".unread-badge", has_text="2").wait_for(timeout=10000)
+    first.locator(".row-preview", has_text="Hello again, it is urgent").wait_for(timeout=10000)
+
+    # Assigned over the API: the row leaves Unassigned and arrives in Mine, counts follow.
+    status, body = http_json(
+        "POST",
+        f"{server.url}/api/chats/{ben_chat}/assign",
+        {"operator_id": me["id"]},
+        token=admin,
+    )
+    assert status == 200, body
+    waiting.locator(f"li.row[data-chat-id='{ben_chat}']").wait_for(state="detached", timeout=10000)
+    row = mine.locator(f"li.row[data-chat-id='{ben_chat}']")
+    row.wait_for(timeout=10000)
+    row.locator(".assignee", has_text="You").wait_for(timeout=10000)
+    assert mine.locator("#empty").is_hidden()
+    mine.wait_for_function(
+        "() => document.querySelector('[data-count=mine]').textContent.trim() === '1'",
+        timeout=10000,
+    )
+    # Reading the chat clears the badge live.
+    status, _ = http_json("POST", f"{server.url}/api/chats/{ben_chat}/read", {}, token=admin)
+    assert status == 200
+    row.locator(".unread-badge[hidden]").wait_for(state="attached", timeout=10000)
+    # Still the same documents: nothing was reloaded.
+    assert waiting.evaluate("() => window.sameDocument") is True
+    # The tab title counts the new customer messages in Mine and Unassigned.
+    assert waiting.title().startswith("(")
+    assert errors == []
+    context.close()
+
+
+def test_the_list_and_the_dashboard_fit_a_phone(server, browser):
+    anna, anna_chat = _customer(server, "anna@example.com", "Anna Verylongname-Withasurname")
+    _say(server, anna, anna_chat, "A rather long first message " * 8)
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    _sign_in(page, server)
+    page.wait_for_selector("#dashboard-cards[data-ready=true]", timeout=15000)
+    assert page.locator(".card-stat").count() == 5
+    assert page.evaluate(FITS), page.evaluate("() => document.documentElement.scrollWidth")
+    page.goto(f"{server.url}/admin/inbox/?tab=all")
+    _live(page)
+    assert page.locator("li.row").count() == 1
+    assert page.evaluate(FITS), page.evaluate("() => document.documentElement.scrollWidth")
+    page.goto(f"{server.url}/admin/chats/chat/")
+    assert page.evaluate(FITS), page.evaluate("() => document.documentElement.scrollWidth")
+    context.close()
