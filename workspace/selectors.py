@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from accounts.models import STAFF_ROLES, User
 from chats.models import Chat, ChatKind, ChatStatus, Inbox, Message, MessageKind
-from chats.selectors import ChatFilters, chats_for_list, inboxes_of
+from chats.selectors import ChatFilters, chats_for_list, chats_visible_to, inboxes_of
 from crm.tenancy import scoped
 from operators.models import Availability
 from operators.selectors import operators_of
@@ -89,18 +89,35 @@ def preview_message(chat: Chat) -> Message | None:
     return last
 
 
+def _support_chats(viewer: User, query: InboxQuery) -> QuerySet[Chat]:
+    """The tab-independent filters of ``query`` as a plain queryset (no list data joined), the
+    same rules as ``chats_for_list``."""
+    chats = chats_visible_to(viewer).filter(kind=ChatKind.SUPPORT)
+    if query.statuses:
+        chats = chats.filter(status__in=query.statuses)
+    if query.priorities:
+        chats = chats.filter(priority__in=query.priorities)
+    if query.inbox_id is not None:
+        chats = chats.filter(inbox_id=query.inbox_id)
+    if query.q:
+        chats = chats.filter(
+            Q(customer__name__icontains=query.q)
+            | Q(customer__email__icontains=query.q)
+            | Q(subject__icontains=query.q)
+            | Q(name__icontains=query.q)
+        )
+    return chats.order_by()
+
+
 def inbox_counts(viewer: User, query: InboxQuery) -> dict[str, int]:
     """How many conversations each tab holds under the same filters, in one query."""
-    chats = chats_for_list(viewer, _filters(viewer, query, tab=None)).order_by()
-    counts = chats.aggregate(
+    everyone = Q() if query.assignee_id is None else Q(assignee_id=query.assignee_id)
+    return _support_chats(viewer, query).aggregate(
         mine=Count("pk", filter=Q(assignee_id=viewer.pk)),
         unassigned=Count("pk", filter=Q(assignee__isnull=True)),
-        all=Count("pk"),
+        # The "All" tab narrowed to one assignee counts only theirs.
+        all=Count("pk", filter=everyone) if query.assignee_id is not None else Count("pk"),
     )
-    # The "All" tab narrowed to one assignee counts only theirs.
-    if query.assignee_id is not None:
-        counts["all"] = chats.filter(assignee_id=query.assignee_id).count()
-    return counts
 
 
 def inbox_inboxes(viewer: User) -> QuerySet[Inbox]:
