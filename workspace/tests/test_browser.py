@@ -116,6 +116,25 @@ def test_the_inbox_list_is_live(server, browser):
     status, _ = http_json("POST", f"{server.url}/api/chats/{ben_chat}/read", {}, token=admin)
     assert status == 200
     row.locator(".unread-badge[hidden]").wait_for(state="attached", timeout=10000)
+    # Offline while a customer writes: after reconnecting, the list fetches its first page
+    # again and shows what it missed.
+    waiting.evaluate(
+        """async () => {
+            const src = document.querySelector('script[src*="inbox"]').src;
+            const { realtime } = await import(new URL('./session.js', src));
+            window.rt = realtime;
+            realtime.close();
+        }"""
+    )
+    waiting.wait_for_function("() => !window.rt.connected", timeout=5000)
+    cleo, cleo_chat = _customer(server, "cleo@example.com", "Cleo Offline")
+    _say(server, cleo, cleo_chat, "Written while you were away")
+    waiting.wait_for_timeout(500)
+    assert waiting.locator(f"li.row[data-chat-id='{cleo_chat}']").count() == 0
+    waiting.evaluate("() => window.rt.connect()")
+    missed = waiting.locator(f"li.row[data-chat-id='{cleo_chat}']")
+    missed.locator(".row-preview", has_text="Written while you were away").wait_for(timeout=10000)
+    assert waiting.locator("li.row").first.get_attribute("data-chat-id") == str(cleo_chat)
     # Still the same documents: nothing was reloaded.
     assert waiting.evaluate("() => window.sameDocument") is True
     # The tab title counts the new customer messages in Mine and Unassigned.
