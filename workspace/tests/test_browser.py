@@ -67,6 +67,11 @@ def test_the_inbox_list_is_live(server, browser):
     mine.on("pageerror", lambda exc: errors.append(str(exc)))
     mine.goto(f"{server.url}/admin/inbox/?tab=mine")
     _live(mine)
+    dashboard = context.new_page()
+    dashboard.on("pageerror", lambda exc: errors.append(str(exc)))
+    dashboard.goto(f"{server.url}/admin/")
+    dashboard.wait_for_selector("#dashboard-cards[data-ready=true]", timeout=15000)
+    assert dashboard.locator("[data-number=unassigned]").inner_text() == "1"
     assert waiting.locator("li.row").count() == 1
     assert mine.locator("li.row").count() == 0
     assert mine.locator("#empty").is_visible()
@@ -79,6 +84,13 @@ def test_the_inbox_list_is_live(server, browser):
     top.locator(".row-name", has_text="Ben Newcomer").wait_for(timeout=10000)
     top.locator(".row-preview", has_text="My parcel never arrived").wait_for(timeout=10000)
     top.locator(".unread-badge:not([hidden])", has_text="1").wait_for(timeout=10000)
+    dashboard.wait_for_function(
+        "() => document.querySelector('[data-number=unassigned]').textContent === '2'",
+        timeout=10000,
+    )
+    dashboard.locator("#dashboard-unassigned li.row", has_text="Ben Newcomer").wait_for(
+        timeout=10000
+    )
     assert waiting.locator("li.row").count() == 2
     waiting.wait_for_function(
         "() => document.querySelector('[data-count=unassigned]').textContent.trim() === '2'",
@@ -112,6 +124,14 @@ def test_the_inbox_list_is_live(server, browser):
         "() => document.querySelector('[data-count=mine]').textContent.trim() === '1'",
         timeout=10000,
     )
+    # The dashboard followed: one waiting (Anna), one open chat of mine (Ben).
+    dashboard.wait_for_function(
+        "() => document.querySelector('[data-number=my_open]').textContent === '1' && "
+        "document.querySelector('[data-number=unassigned]').textContent === '1'",
+        timeout=10000,
+    )
+    assert dashboard.locator("#dashboard-unassigned li.row").count() == 1
+    assert "Anna Early" in dashboard.locator("#dashboard-unassigned").inner_text()
     # Reading the chat clears the badge live.
     status, _ = http_json("POST", f"{server.url}/api/chats/{ben_chat}/read", {}, token=admin)
     assert status == 200
@@ -139,6 +159,14 @@ def test_the_inbox_list_is_live(server, browser):
     assert waiting.evaluate("() => window.sameDocument") is True
     # The tab title counts the new customer messages in Mine and Unassigned.
     assert waiting.title().startswith("(")
+    # The sound switch is remembered by the browser.
+    toggle = mine.locator("button.sound-toggle")
+    assert toggle.get_attribute("aria-pressed") == "false"
+    toggle.click()
+    assert toggle.get_attribute("aria-pressed") == "true"
+    mine.reload()
+    assert mine.locator("button.sound-toggle").get_attribute("aria-pressed") == "true"
+    assert mine.evaluate("() => localStorage.getItem('crm.workspace.sound')") == "on"
     assert errors == []
     context.close()
 
