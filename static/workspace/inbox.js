@@ -111,11 +111,14 @@ function refreshCounts() {
 // --- Events --------------------------------------------------------------------------------
 
 const fetching = new Set();
+const internal = new Set(); // staff chats: never in this list, not asked about again
 async function fetchAndUpsert(chatId, options) {
-  if (fetching.has(chatId)) return;
+  if (fetching.has(chatId) || internal.has(chatId)) return;
   fetching.add(chatId);
   try {
-    upsert(await api(`/api/chats/${chatId}`), options);
+    const chat = await api(`/api/chats/${chatId}`);
+    if (chat.kind !== "support") internal.add(chatId);
+    else upsert(chat, options);
   } catch (error) {
     if (error.status !== 404) console.warn("inbox chat", error);
   } finally {
@@ -129,8 +132,10 @@ realtime.on("message:new", (message) => {
     message.kind !== "system" && !message.deleted_at && (!message.sender || message.sender.id !== me.id);
   if (!chat) {
     // Not on the page (another tab's, or further down): the server says where it belongs now.
-    fetchAndUpsert(message.chat_id, { flash: true });
-    refreshCounts();
+    if (!internal.has(message.chat_id)) {
+      fetchAndUpsert(message.chat_id, { flash: true });
+      refreshCounts();
+    }
     return;
   }
   upsert(

@@ -61,8 +61,8 @@ async function assigneeOf(chatId) {
   if (assignees.has(chatId)) return assignees.get(chatId);
   try {
     const chat = await api(`/api/chats/${chatId}`);
-    if (chat.kind !== "support") return undefined;
-    assignees.set(chatId, chat.assignee ? chat.assignee.id : null);
+    // Staff chats are not Mine/Unassigned conversations: remembered as such (undefined).
+    assignees.set(chatId, chat.kind !== "support" ? undefined : chat.assignee ? chat.assignee.id : null);
     return assignees.get(chatId);
   } catch {
     return undefined;
