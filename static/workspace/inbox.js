@@ -163,7 +163,10 @@ realtime.on("chat:new", (chat) => {
 
 realtime.on("chat:updated", (chat) => {
   if (chat.kind !== "support") return;
-  upsert(chat);
+  // A chat arriving in this tab (assigned to me, reopened...): the event carries no unread
+  // count of mine, the API does.
+  if (!chats.has(chat.id) && matches(chat)) fetchAndUpsert(chat.id);
+  else upsert(chat);
   refreshCounts();
 });
 

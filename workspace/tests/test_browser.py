@@ -122,6 +122,7 @@ def test_the_inbox_list_is_live(server, browser):
     row = mine.locator(f"li.row[data-chat-id='{ben_chat}']")
     row.wait_for(timeout=10000)
     row.locator(".assignee", has_text="You").wait_for(timeout=10000)
+    row.locator(".unread-badge:not([hidden])", has_text="1").wait_for(timeout=10000)
     assert mine.locator("#empty").is_hidden()
     mine.wait_for_function(
         "() => document.querySelector('[data-count=mine]').textContent.trim() === '1'",
