@@ -8,8 +8,7 @@ const waiting = document.getElementById("dashboard-unassigned");
 const waitingEmpty = document.getElementById("dashboard-unassigned-empty");
 const WAITING_ROWS = 5;
 
-async function refreshNumbers() {
-  const numbers = await api("/admin/dashboard/numbers/");
+function showNumbers(numbers) {
   for (const el of cards.querySelectorAll("[data-number]")) {
     const value = numbers[el.dataset.number];
     if (value !== undefined && String(value) !== el.textContent) {
@@ -24,25 +23,34 @@ async function refreshNumbers() {
     ?.classList.toggle("is-attention", numbers.unassigned > 0);
 }
 
-async function refreshWaiting() {
+function showWaiting(page) {
+  waiting.replaceChildren(...page.results.map((chat) => rowElement(chat)));
+  waitingEmpty.hidden = page.results.length > 0;
+}
+
+let generation = 0;
+async function refreshNow() {
+  const mine = ++generation;
   const params = new URLSearchParams({
     kind: "support",
     assigned: "false",
     status: "open,pending",
     page_size: String(WAITING_ROWS),
   });
-  const page = await api(`/api/chats?${params}`);
-  waiting.replaceChildren(...page.results.map((chat) => rowElement(chat)));
-  waitingEmpty.hidden = page.results.length > 0;
+  const [numbers, page] = await Promise.all([
+    api("/admin/dashboard/numbers/"),
+    api(`/api/chats?${params}`),
+  ]);
+  if (mine !== generation) return; // a newer refresh is under way: its answer wins
+  showNumbers(numbers);
+  showWaiting(page);
 }
 
 let timer = null;
 function refresh() {
   clearTimeout(timer);
   timer = setTimeout(() => {
-    Promise.all([refreshNumbers(), refreshWaiting()]).catch((error) =>
-      console.warn("dashboard refresh", error),
-    );
+    refreshNow().catch((error) => console.warn("dashboard refresh", error));
   }, 500);
 }
 
