@@ -45,8 +45,8 @@ class InboxPage:
     has_more: bool
 
 
-def _filters(viewer: User, query: InboxQuery, *, tab: str | None) -> ChatFilters:
-    """The chat list filters of ``query``; ``tab=None`` leaves the tab out (for the counts)."""
+def _filters(viewer: User, query: InboxQuery) -> ChatFilters:
+    """``query`` as the chat list's filters (the tab narrows by assignee)."""
     filters = ChatFilters(
         kinds=(ChatKind.SUPPORT,),
         statuses=query.statuses,
@@ -54,11 +54,11 @@ def _filters(viewer: User, query: InboxQuery, *, tab: str | None) -> ChatFilters
         inbox_id=query.inbox_id,
         q=query.q,
     )
-    if tab == "mine":
+    if query.tab == "mine":
         return replace(filters, assignee_id=viewer.pk)
-    if tab == "unassigned":
+    if query.tab == "unassigned":
         return replace(filters, assigned=False)
-    if tab == "all" and query.assignee_id is not None:
+    if query.tab == "all" and query.assignee_id is not None:
         return replace(filters, assignee_id=query.assignee_id)
     return filters
 
@@ -68,7 +68,7 @@ def inbox_chats(viewer: User, query: InboxQuery, *, limit: int = INBOX_PAGE_SIZE
     number of queries whatever the page size)."""
     limit = max(1, min(limit, INBOX_PAGE_SIZE))
     chats = (
-        chats_for_list(viewer, _filters(viewer, query, tab=query.tab))
+        chats_for_list(viewer, _filters(viewer, query))
         .select_related("last_public_message__sender")
         .prefetch_related("last_public_message__attachments")
     )
