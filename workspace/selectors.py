@@ -74,11 +74,11 @@ def inbox_chats(viewer: User, query: InboxQuery, *, limit: int = INBOX_PAGE_SIZE
     )
     rows = list(chats[: limit + 1])
     for chat in rows:
-        chat.preview_message = preview_message(chat)
+        chat.preview_message = inbox_preview_message(chat)
     return InboxPage(rows[:limit], len(rows) > limit)
 
 
-def preview_message(chat: Chat) -> Message | None:
+def inbox_preview_message(chat: Chat) -> Message | None:
     """The message a row previews: the newest one, unless it is a system line (someone took
     the chat, changed its priority...) and an earlier conversation message says more."""
     last = chat.last_message if chat.last_message_id else None
