@@ -239,4 +239,22 @@ for (const select of root.querySelectorAll("select[data-autosubmit]")) {
   select.addEventListener("change", () => select.form.requestSubmit());
 }
 
+// Keyboard: j / k move between conversations, Enter opens one, / jumps to the search.
+document.addEventListener("keydown", (event) => {
+  if (event.ctrlKey || event.metaKey || event.altKey) return;
+  if (event.target.closest("input, textarea, select, [contenteditable]")) return;
+  if (event.key === "/") {
+    event.preventDefault();
+    root.querySelector('input[name="q"]').focus();
+    return;
+  }
+  if (event.key !== "j" && event.key !== "k") return;
+  const links = [...list.querySelectorAll("a.row-link")];
+  if (!links.length) return;
+  const at = links.indexOf(document.activeElement);
+  const next = event.key === "j" ? Math.min(links.length - 1, at + 1) : Math.max(0, at - 1);
+  links[at === -1 ? 0 : next].focus();
+  event.preventDefault();
+});
+
 root.dataset.ready = "true";

@@ -166,6 +166,14 @@ def test_the_inbox_list_is_live(server, browser):
     assert waiting.locator("li.row").first.get_attribute("data-chat-id") == str(cleo_chat)
     # Still the same documents: nothing was reloaded.
     assert waiting.evaluate("() => window.sameDocument") is True
+    # Keyboard: j and k walk the rows, / goes to the search.
+    waiting.bring_to_front()
+    waiting.keyboard.press("j")
+    assert waiting.evaluate("() => document.activeElement.closest('li.row').dataset.chatId") == (
+        str(cleo_chat)
+    )
+    waiting.keyboard.press("/")
+    assert waiting.evaluate("() => document.activeElement.name") == "q"
     # The sound switch is remembered by the browser.
     toggle = mine.locator("button.sound-toggle")
     assert toggle.get_attribute("aria-pressed") == "false"
