@@ -156,6 +156,16 @@ realtime.on("unread:updated", ({ chat_id: chatId, unread_count: count }) => {
   place({ ...chat, unread_count: count });
 });
 
+// Customers coming and going: the green dot on their avatar.
+realtime.on("user:status", ({ user_id: userId, is_online: online }) => {
+  for (const chat of chats.values()) {
+    if (chat.customer && chat.customer.id === userId) chat.customer.is_online = online;
+  }
+  for (const avatar of list.querySelectorAll(`.avatar[data-user-id="${userId}"]`)) {
+    avatar.classList.toggle("is-online", Boolean(online));
+  }
+});
+
 realtime.on("chat:new", (chat) => {
   upsert({ ...chat, unread_count: chat.unread_count ?? 0 }, { flash: true });
   refreshCounts();

@@ -36,7 +36,7 @@ export function rowHtml(chat) {
   const unread = chat.unread_count || 0;
   return `<li class="row${unread ? " is-unread" : ""}" data-chat-id="${chat.id}">
   <a class="row-link" href="/admin/inbox/${chat.id}/">
-    <span class="avatar" style="--hue:${avatarHue(customer ? customer.id : "")}" aria-hidden="true">${escapeHtml(initials(customer ? customer.name || customer.email : ""))}</span>
+    <span class="avatar${customer && customer.is_online ? " is-online" : ""}" data-user-id="${customer ? customer.id : ""}" style="--hue:${avatarHue(customer ? customer.id : "")}" aria-hidden="true">${escapeHtml(initials(customer ? customer.name || customer.email : ""))}</span>
     <span class="row-main">
       <span class="row-top">
         <span class="row-name">${escapeHtml(title)}</span>

@@ -199,6 +199,17 @@ def test_the_list_and_the_dashboard_fit_a_phone(server, browser):
     _live(page)
     assert page.locator("li.row").count() == 1
     assert page.evaluate(FITS), page.evaluate("() => document.documentElement.scrollWidth")
+    # The customer opens the cabinet: a green dot on their avatar, gone when they leave.
+    cabinet = browser.new_context(viewport={"width": 390, "height": 844})
+    customer = cabinet.new_page()
+    customer.goto(f"{server.url}/login/")
+    customer.fill("input[name=email]", "anna@example.com")
+    customer.fill("input[name=password]", PASSWORD)
+    customer.click("main button[type=submit]")
+    customer.goto(f"{server.url}/chat/")
+    page.wait_for_selector("li.row .avatar.is-online", timeout=15000)
+    cabinet.close()
+    page.wait_for_selector("li.row .avatar:not(.is-online)", timeout=15000)
     page.goto(f"{server.url}/admin/chats/chat/")
     assert page.evaluate(FITS), page.evaluate("() => document.documentElement.scrollWidth")
     context.close()

@@ -207,6 +207,9 @@ def test_rows_show_unread_note_and_assignee(staff_client, organization, admin_us
     assert re.search(r'class="unread-badge"[^>]*>3<', row)
     assert operator.name in row
     assert "chan-web" in row
+    assert "is-online" not in row
+    chat.customer.__class__.objects.filter(pk=chat.customer_id).update(is_online=True)
+    assert 'class="avatar is-online"' in staff_client.get(INBOX + "?tab=all").text
 
 
 def test_a_page_is_bounded_with_load_more(staff_client, organization):
