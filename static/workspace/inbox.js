@@ -69,9 +69,13 @@ function drop(chatId) {
   syncEmpty();
 }
 
+/** Chats known not to belong here, kept current from events, so that their messages need no
+ * request to tell (a busy organization sends every support chat's messages to every page). */
+const others = new Map();
+
 /** A chat changed: keep it, move it, or let it leave the tab. */
 function upsert(chat, options) {
-  const known = chats.get(chat.id);
+  const known = chats.get(chat.id) || others.get(chat.id);
   const merged = known
     ? { ...known, ...chat, unread_count: chat.unread_count ?? known.unread_count }
     : chat;
@@ -81,12 +85,14 @@ function upsert(chat, options) {
     merged.last_message = known.last_message;
   }
   if (!matches(merged)) {
-    if (known) drop(chat.id);
+    others.set(chat.id, merged);
+    if (chats.has(chat.id)) drop(chat.id);
     return;
   }
+  others.delete(chat.id);
   // A row older than the last one shown belongs to a later page ("Load more" brings it).
   const oldest = [...chats.values()].sort(newestFirst).at(-1);
-  if (!known && hasMore && oldest && newestFirst(merged, oldest) > 0) return;
+  if (!chats.has(chat.id) && hasMore && oldest && newestFirst(merged, oldest) > 0) return;
   place(merged, options);
 }
 
@@ -127,7 +133,7 @@ async function fetchAndUpsert(chatId, options) {
 }
 
 realtime.on("message:new", (message) => {
-  const chat = chats.get(message.chat_id);
+  const chat = chats.get(message.chat_id) || others.get(message.chat_id);
   const counted =
     message.kind !== "system" && !message.deleted_at && (!message.sender || message.sender.id !== me.id);
   if (!chat) {
@@ -151,6 +157,8 @@ realtime.on("message:new", (message) => {
 });
 
 realtime.on("unread:updated", ({ chat_id: chatId, unread_count: count }) => {
+  const other = others.get(chatId);
+  if (other) other.unread_count = count;
   const chat = chats.get(chatId);
   if (!chat || chat.unread_count === count) return;
   place({ ...chat, unread_count: count });
@@ -186,6 +194,7 @@ async function reloadFirstPage() {
   try {
     const page = await api(`/api/chats?${params}`);
     chats.clear();
+    others.clear();
     list.replaceChildren();
     for (const chat of page.results) place(chat);
     hasMore = Boolean(page.next);

@@ -145,6 +145,14 @@ def test_the_inbox_list_is_live(server, browser):
     status, _ = http_json("POST", f"{server.url}/api/chats/{ben_chat}/read", {}, token=admin)
     assert status == 200
     row.locator(".unread-badge[hidden]").wait_for(state="attached", timeout=10000)
+    # Ben writes again: still not Unassigned's, and that page knows without asking.
+    asked: list[str] = []
+    waiting.on("request", lambda request: asked.append(request.url))
+    _say(server, ben, ben_chat, "Thanks for taking it")
+    row.locator(".row-preview", has_text="Thanks for taking it").wait_for(timeout=10000)
+    waiting.wait_for_timeout(500)
+    assert waiting.locator(f"li.row[data-chat-id='{ben_chat}']").count() == 0
+    assert not [url for url in asked if f"/api/chats/{ben_chat}" in url], asked
     # Offline while a customer writes: after reconnecting, the list fetches its first page
     # again and shows what it missed.
     waiting.evaluate(
