@@ -77,9 +77,9 @@ realtime.on("chat:new", remember);
 realtime.on("chat:updated", remember);
 
 realtime.on("message:new", async (message) => {
-  if (message.kind === "system" || message.kind === "note") return;
-  if (message.sender && message.sender.id === me.id) return;
-  if (message.sender && message.sender.role !== "customer") return;
+  if (message.kind === "system" || message.kind === "note" || message.automated) return;
+  // Only what a customer wrote (automated replies have no sender).
+  if (!message.sender || message.sender.role !== "customer") return;
   const assignee = await assigneeOf(message.chat_id);
   if (assignee === undefined || (assignee !== null && assignee !== me.id)) return;
   // Counted even while the page is in view: a focused operator sees it clear at once.
