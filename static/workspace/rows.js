@@ -22,6 +22,8 @@ export function rowHtml(chat) {
     let by = "";
     if (last.kind === "note") {
       by = '<span class="note-tag"><svg class="ico"><use href="#ico-note"></use></svg>Note</span> ';
+    } else if (last.automated) {
+      by = '<span class="by">Automated reply:</span> ';
     } else if (last.sender && (!customer || last.sender.id !== customer.id)) {
       by = `<span class="by">${escapeHtml(personName(last.sender))}:</span> `;
     }
