@@ -279,7 +279,7 @@ def test_an_automated_reply_is_marked_in_the_preview(staff_client, organization)
     from chats.models import Message
 
     chat = _chat(organization, name="Ann Auto", text="Are you open on Sunday?")
-    Message.objects.filter(pk=chat.last_message_id).update(automated=True, sender=None)
+    Message.objects.filter(chat=chat).update(automated=True, sender=None)
     html = staff_client.get(INBOX + "?tab=all").text
     row = html[html.index(f'data-chat-id="{chat.pk}"') :]
     assert "Automated reply:</span> Are you open on Sunday?" in row[: row.index("</li>")]
