@@ -17,7 +17,9 @@ the data.
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -69,8 +71,9 @@ def scratch_database(rebuild: bool) -> bool:
             conn.execute(f'CREATE DATABASE "{name}"')
         return True
     os.environ.pop("DATABASE_URL", None)
-    path = Path(tempfile.mkdtemp(prefix="wsbench-")) / "bench.sqlite3"
-    os.environ["SQLITE_PATH"] = str(path)
+    directory = tempfile.mkdtemp(prefix="wsbench-")
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    os.environ["SQLITE_PATH"] = str(Path(directory) / "bench.sqlite3")
     return True
 
 
