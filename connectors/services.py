@@ -31,7 +31,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -364,9 +364,13 @@ def webhook_update_process(*, update_id: int, final: bool = False) -> None:
 
 
 def webhook_update_failed(*, update_id: int, error: str) -> None:
-    WebhookUpdate.objects.filter(pk=update_id).update(
-        error=error[:2000], attempts=F("attempts") + 1
-    )
+    """Note why processing failed; a database that is itself failing must not stop the retry."""
+    try:
+        WebhookUpdate.objects.filter(pk=update_id).update(
+            error=error[:2000], attempts=F("attempts") + 1
+        )
+    except DatabaseError:
+        logger.warning("Could not record the failure of webhook update %s: %s", update_id, error)
 
 
 def webhook_updates_prune(*, older_than: timedelta) -> int:
