@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from typing import Any
 
 from django.db import transaction
@@ -49,8 +50,15 @@ def _audit(actor: User, verb: str, inbox: Inbox, data: dict) -> None:
     )
 
 
+def inbox_missing_settings(*, kind: str, values: Mapping[str, Any]) -> list[str]:
+    """The settings a ``kind`` of inbox needs that ``values`` lacks (forms check it early)."""
+    return [f for f in REQUIRED.get(kind, ()) if not str(values.get(f) or "").strip()]
+
+
 def _check_complete(inbox: Inbox) -> None:
-    missing = [f for f in REQUIRED[inbox.kind] if not getattr(inbox, f)]
+    missing = inbox_missing_settings(
+        kind=inbox.kind, values={f: getattr(inbox, f) for f in SETTING_FIELDS}
+    )
     if missing:
         raise ValidationFailed(
             f"A {inbox.get_kind_display()} inbox needs {', '.join(missing)}.",
