@@ -16,7 +16,7 @@ from django.utils.text import Truncator
 
 from chats import selectors, services
 from chats.models import Chat, ChatKind, Inbox, InboxKind, Membership, Message, Project
-from chats.services.inboxes import GENERATED, inbox_missing_settings
+from chats.services.inboxes import inbox_missing_settings
 from crm.errors import DomainError
 from crm.tenancy import TenantAdmin, TenantInline
 from media.admin import attachments_html
@@ -102,9 +102,8 @@ class ChatAdmin(TenantAdmin):
         "assignee",
         "inbox",
         "last_activity_at",
-        "open_link",
     ]
-    list_display_links = ["id", "title"]
+    list_display_links = ["id"]
     list_filter = [
         "kind",
         "status",
@@ -139,14 +138,11 @@ class ChatAdmin(TenantAdmin):
 
     @admin.display(description="chat", ordering="name")
     def title(self, chat: Chat) -> str:
-        return str(chat)
-
-    @admin.display(description="conversation")
-    def open_link(self, chat: Chat) -> str:
+        """A support chat opens in the workspace's conversation page (the id opens this form)."""
         if chat.kind != ChatKind.SUPPORT:
-            return "—"
+            return str(chat)
         url = reverse("workspace-conversation", args=[chat.pk])
-        return format_html('<a href="{}" class="button">Open</a>', url)
+        return format_html('<a href="{}" title="Open the conversation">{}</a>', url, chat)
 
     def save_model(self, request, obj, form, change):
         if change and "name" in form.changed_data:
@@ -273,8 +269,9 @@ class InboxForm(forms.ModelForm):
             self.fields["kind"].choices = [
                 c for c in self.fields["kind"].choices if c[0] != InboxKind.WEB
             ]
-        for name in GENERATED.get(self.instance.kind, ()) if self.instance.pk else ():
-            self.fields[name].help_text = "Set; leave empty to keep it."
+        for name in Inbox.SECRET_FIELDS:
+            if self.instance.pk and getattr(self.instance, name):
+                self.fields[name].help_text = "Set; leave empty to keep it."
 
     def submitted_secrets(self) -> dict[str, str]:
         return {
