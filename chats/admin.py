@@ -16,7 +16,11 @@ from django.utils.text import Truncator
 
 from chats import selectors, services
 from chats.models import Chat, ChatKind, Inbox, InboxKind, Membership, Message, Project
-from chats.services.inboxes import inbox_missing_settings
+from chats.services.inboxes import (
+    AUTOMATION_FIELDS,
+    inbox_automation_clean,
+    inbox_missing_settings,
+)
 from crm.errors import DomainError
 from crm.tenancy import TenantAdmin, TenantInline
 from media.admin import attachments_html
@@ -260,6 +264,7 @@ class InboxForm(forms.ModelForm):
             "phone_number_id",
             "callback_url",
             *Inbox.SECRET_FIELDS,
+            *AUTOMATION_FIELDS,
         ]
         widgets = {name: forms.PasswordInput(render_value=False) for name in Inbox.SECRET_FIELDS}
 
@@ -269,6 +274,8 @@ class InboxForm(forms.ModelForm):
             self.fields["kind"].choices = [
                 c for c in self.fields["kind"].choices if c[0] != InboxKind.WEB
             ]
+        if "timezone" in self.fields:  # left empty: the inbox keeps its zone (UTC at first)
+            self.fields["timezone"].required = False
         for name in Inbox.SECRET_FIELDS:
             if self.instance.pk and getattr(self.instance, name):
                 self.fields[name].help_text = "Set; leave empty to keep it."
@@ -290,6 +297,12 @@ class InboxForm(forms.ModelForm):
             }
             for name in inbox_missing_settings(kind=kind, values=values):
                 self.add_error(name, "This field is required for this kind of inbox.")
+        data["timezone"] = data.get("timezone") or self.instance.timezone or "UTC"
+        try:  # the service's rules for greetings, hours, time zone and keywords, on the fields
+            inbox_automation_clean({f: data[f] for f in AUTOMATION_FIELDS if f in data})
+        except DomainError as exc:
+            for name, problems in exc.extra.get("fields", {}).items():
+                self.add_error(name if name in self.fields else None, problems)
         return data
 
 
@@ -313,6 +326,7 @@ class InboxAdmin(TenantAdmin):
         data = form.cleaned_data
         settings = {"phone_number_id": data.get("phone_number_id", ""), **form.submitted_secrets()}
         settings["callback_url"] = data.get("callback_url") or ""
+        settings.update({f: data[f] for f in AUTOMATION_FIELDS if f in data})
         if not change:
             inbox, generated = services.inbox_create(
                 actor=request.user,
@@ -339,7 +353,14 @@ class InboxAdmin(TenantAdmin):
             return
         changes = {
             key: data[key]
-            for key in ("name", "auto_assign", "is_active", "phone_number_id", "callback_url")
+            for key in (
+                "name",
+                "auto_assign",
+                "is_active",
+                "phone_number_id",
+                "callback_url",
+                *AUTOMATION_FIELDS,
+            )
             if key in form.changed_data
         }
         changes.update(form.submitted_secrets())

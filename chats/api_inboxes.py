@@ -23,6 +23,12 @@ def inbox_data(inbox: Inbox) -> dict:
         "is_active": inbox.is_active,
         "phone_number_id": inbox.phone_number_id,
         "callback_url": inbox.callback_url,
+        "greeting": inbox.greeting,
+        "away_message": inbox.away_message,
+        "working_hours": inbox.working_hours,
+        "timezone": inbox.timezone,
+        "bot_enabled": inbox.bot_enabled,
+        "handoff_keywords": inbox.handoff_keywords,
         "secrets_set": {field: bool(getattr(inbox, field)) for field in Inbox.SECRET_FIELDS},
         "created_at": inbox.created_at,
     }
@@ -37,6 +43,13 @@ class _Settings(serializers.Serializer):
     webhook_secret = serializers.CharField(max_length=256, required=False, allow_blank=True)
     api_token = serializers.CharField(max_length=256, required=False, allow_blank=True)
     callback_url = serializers.URLField(max_length=500, required=False, allow_blank=True)
+    # Automation: the shapes are checked here, the contents by the service (one 400 per field).
+    greeting = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+    away_message = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+    working_hours = serializers.JSONField(required=False, allow_null=True)
+    timezone = serializers.CharField(max_length=64, required=False)
+    bot_enabled = serializers.BooleanField(required=False)
+    handoff_keywords = serializers.JSONField(required=False)
 
 
 class InboxListApi(APIView):
@@ -50,6 +63,9 @@ class InboxListApi(APIView):
 
     @extend_schema(operation_id="inboxes_list", responses={200: None})
     def get(self, request: Request) -> Response:
+        # The web inbox exists from the first listing on, so its automation can be set up
+        # before the first customer writes.
+        selectors.web_inbox_for(organization=request.user.organization_id)
         inboxes = selectors.inboxes_of(request.user)[:200]
         return Response({"results": [inbox_data(i) for i in inboxes]})
 

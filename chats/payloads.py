@@ -41,6 +41,7 @@ def message_data(message: Message) -> dict:
         "external_id": message.external_id,
         "delivery": message.delivery,
         "staff_only": message.staff_only,
+        "automated": message.automated,
         "created_at": message.created_at,
         "edited_at": message.edited_at,
         "deleted_at": message.deleted_at,

@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "media",
     "operators",
     "workspace",
+    "automation",
 ]
 
 MIDDLEWARE = [

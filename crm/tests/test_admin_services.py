@@ -435,3 +435,33 @@ def test_changelist_queries_are_flat(client, organization, admin_user, kind):
             assert client.get(f"/admin/{kind}/").status_code == 200
         counts.append(len(ctx.captured_queries))
     assert counts[0] == counts[1], kind
+
+
+@pytest.mark.django_db
+def test_inbox_automation_is_set_in_the_admin_through_the_service(client, admin_user, customer):
+    inbox = support_chat(customer).inbox
+    client = signed_in(client, admin_user)
+    url = f"/admin/chats/inbox/{inbox.pk}/change/"
+    form = {
+        "name": inbox.name,
+        "auto_assign": "on",
+        "is_active": "on",
+        "greeting": "  Hello! We answer within the hour.  ",
+        "away_message": "",
+        "working_hours": '{"tue": [["13:00", "18:00"], ["09:00", "12:00"]]}',
+        "timezone": "Europe/Berlin",
+        "handoff_keywords": '["operator"]',
+    }
+    bad = client.post(url, {**form, "timezone": "Mars/Olympus", "working_hours": '{"xyz": []}'})
+    assert bad.status_code == 200
+    assert "Unknown time zone" in bad.content.decode() and "Unknown day" in bad.content.decode()
+    inbox.refresh_from_db()
+    assert inbox.timezone == "UTC" and not inbox.greeting
+
+    assert client.post(url, form).status_code == 302
+    inbox.refresh_from_db()
+    assert inbox.greeting == "Hello! We answer within the hour."  # cleaned by the service
+    assert inbox.working_hours == {"tue": [["09:00", "12:00"], ["13:00", "18:00"]]}
+    assert inbox.timezone == "Europe/Berlin" and inbox.handoff_keywords == ["operator"]
+    changed = AuditEvent.objects.get(verb="inbox.updated").data["changed"]
+    assert {"greeting", "working_hours", "timezone"} <= set(changed)
