@@ -306,6 +306,15 @@ class InboxForm(forms.ModelForm):
         return data
 
 
+# The settings each kind of inbox uses, in the order the form shows them.
+CHANNEL_FIELDS = {
+    InboxKind.WEB: (),
+    InboxKind.TELEGRAM: ("bot_token", "webhook_secret"),
+    InboxKind.WHATSAPP: ("phone_number_id", "bot_token", "app_secret", "verify_token"),
+    InboxKind.API: ("api_token", "callback_url"),
+}
+
+
 @admin.register(Inbox)
 class InboxAdmin(TenantAdmin):
     form = InboxForm
@@ -316,6 +325,30 @@ class InboxAdmin(TenantAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return ["kind"] if obj else []
+
+    def get_fieldsets(self, request, obj=None):
+        channel = (
+            CHANNEL_FIELDS[obj.kind]
+            if obj
+            else tuple(dict.fromkeys(f for fields in CHANNEL_FIELDS.values() for f in fields))
+        )
+        sets = [(None, {"fields": ["name", "kind", "auto_assign", "is_active"]})]
+        if channel:
+            sets.append(
+                (
+                    "Channel settings",
+                    {
+                        "fields": list(channel),
+                        "description": None
+                        if obj
+                        else "What the chosen kind needs: Telegram a bot token; WhatsApp the "
+                        "phone number id, access token (bot token) and app secret. The webhook "
+                        "secret, verify token and API token are generated when left empty.",
+                    },
+                )
+            )
+        sets.append(("Automation", {"fields": list(AUTOMATION_FIELDS)}))
+        return sets
 
     def has_delete_permission(self, request, obj=None) -> bool:
         if obj is not None and obj.kind == InboxKind.WEB:
