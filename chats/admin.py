@@ -120,6 +120,7 @@ class ChatAdmin(TenantAdmin):
     search_fields = ["subject", "name", "customer__email", "customer__name"]
     ordering = ["-last_activity_at", "-id"]
     fields = [
+        "conversation",
         "kind",
         "name",
         "subject",
@@ -147,6 +148,13 @@ class ChatAdmin(TenantAdmin):
             return str(chat)
         url = reverse("workspace-conversation", args=[chat.pk])
         return format_html('<a href="{}" title="Open the conversation">{}</a>', url, chat)
+
+    @admin.display(description="conversation")
+    def conversation(self, chat: Chat) -> str:
+        if chat.kind != ChatKind.SUPPORT:
+            return "—"
+        url = reverse("workspace-conversation", args=[chat.pk])
+        return format_html('<a href="{}" class="button">Open the conversation</a>', url)
 
     def save_model(self, request, obj, form, change):
         if change and "name" in form.changed_data:

@@ -250,6 +250,8 @@ def test_chat_rows_open_the_conversation_and_renames_go_through_the_service(
     client = signed_in(client, admin_user)
     content = client.get("/admin/chats/chat/").content.decode()
     assert f'href="/admin/inbox/{chat.pk}/"' in content
+    change_page = client.get(f"/admin/chats/chat/{chat.pk}/change/").content.decode()
+    assert f'href="/admin/inbox/{chat.pk}/" class="button">Open the conversation' in change_page
     inline = {"messages-TOTAL_FORMS": "0", "messages-INITIAL_FORMS": "0"}
     response = client.post(
         f"/admin/chats/chat/{chat.pk}/change/", {"name": "VIP customer", **inline}
