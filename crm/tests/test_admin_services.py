@@ -340,6 +340,15 @@ def test_another_organizations_admin_sees_and_changes_nothing(client, organizati
             f"/admin/{path}/",
             {"action": "delete_selected", "_selected_action": [obj.pk], "post": "yes"},
         )
+    for path, action in (
+        ("accounts/user", "deactivate_users"),
+        ("chats/chat", "close_chats"),
+        ("chats/chat", "assign_to_me"),
+        ("chats/message", "soft_delete"),
+        ("orders/order", "mark_cancelled"),
+        ("media/mediafile", "retry_remote_upload"),
+    ):
+        client.post(f"/admin/{path}/", {"action": action, "_selected_action": [objects[path].pk]})
     user = objects["accounts/user"]
     response = client.post(f"/admin/accounts/user/{user.pk}/password/", {"password1": "x"})
     assert response.status_code in (302, 403, 404)
