@@ -30,7 +30,7 @@ from rest_framework.exceptions import APIException
 
 from accounts.api import user_payload
 from accounts.models import User
-from chats import presence
+from chats import presence, viewers
 from chats.payloads import message_data
 from chats.selectors import chat_for
 from chats.services import chat_mark_read, message_send
@@ -178,6 +178,8 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
             await asyncio.gather(self.heartbeat, return_exceptions=True)
         for chat_id in list(self.typing):
             await self._typing_stop(chat_id)
+        for chat_id in list(self.joined):
+            await self._viewers_change(chat_id, add=False)
         for group in self.member_groups + [chat_group(cid) for cid in self.joined]:
             await self.channel_layer.group_discard(group, self.channel_name)
         WS_CONNECTIONS.dec()
@@ -195,6 +197,7 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
                 await presence.connection_refresh(
                     user_id=self.user.pk, connection=self.channel_name
                 )
+                await self._viewers_refresh()
             except Exception:  # a Redis or database hiccup must not end the connection
                 logger.exception("Presence heartbeat failed for user %s", self.user.pk)
 
@@ -301,6 +304,7 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
             await self.channel_layer.group_add(chat_group(chat_id), self.channel_name)
             self.joined.add(chat_id)
         await self.send_json({"type": "chat:joined", "data": {"chat_id": chat_id}})
+        await self._viewers_change(chat_id, add=True)
         return {"chat_id": chat_id}
 
     async def on_chat_leave(self, data: dict) -> dict:
@@ -309,6 +313,7 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
             await self._typing_stop(chat_id)
             await self.channel_layer.group_discard(chat_group(chat_id), self.channel_name)
             self.joined.discard(chat_id)
+            await self._viewers_change(chat_id, add=False)
         return {"chat_id": chat_id}
 
     async def on_message_send(self, data: dict) -> dict:
@@ -382,6 +387,35 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
                 "skip_user": self.user.pk,
             },
         )
+
+    # --- Viewers: staff who have a chat open (chats.viewers) ---
+
+    async def _viewers_change(self, chat_id: int, *, add: bool) -> None:
+        if not self.user.is_staff:
+            return
+        try:
+            await viewers.announce(
+                self.channel_layer,
+                organization_id=self.user.organization_id,
+                chat_id=chat_id,
+                user_id=self.user.pk,
+                name=self.user.name or self.user.email.split("@")[0],
+                connection=self.channel_name,
+                add=add,
+            )
+        except Exception:  # a Redis hiccup must not fail the join or the disconnect
+            logger.exception("Could not update the viewers of chat %s", chat_id)
+
+    async def _viewers_refresh(self) -> None:
+        if self.user.is_staff and self.joined:
+            await viewers.refresh(
+                self.channel_layer,
+                organization_id=self.user.organization_id,
+                chat_ids=list(self.joined),
+                user_id=self.user.pk,
+                name=self.user.name or self.user.email.split("@")[0],
+                connection=self.channel_name,
+            )
 
     # --- Output ---
 
