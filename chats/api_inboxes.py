@@ -9,9 +9,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.api import IsStaff
-from chats import selectors, services
+from chats import outputs, selectors, services
 from chats.models import Inbox, InboxKind
+from crm.permissions import IsStaff
 
 
 def inbox_data(inbox: Inbox) -> dict:
@@ -61,7 +61,7 @@ class InboxListApi(APIView):
         )
         name = serializers.CharField(max_length=120)
 
-    @extend_schema(operation_id="inboxes_list", responses={200: None})
+    @extend_schema(operation_id="inboxes_list", responses={200: outputs.InboxResults})
     def get(self, request: Request) -> Response:
         # The web inbox exists from the first listing on, so its automation can be set up
         # before the first customer writes.
@@ -69,7 +69,7 @@ class InboxListApi(APIView):
         inboxes = selectors.inboxes_of(request.user)[:200]
         return Response({"results": [inbox_data(i) for i in inboxes]})
 
-    @extend_schema(request=Input, responses={201: None})
+    @extend_schema(request=Input, responses={201: outputs.InboxCreated})
     def post(self, request: Request) -> Response:
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
@@ -86,11 +86,11 @@ class InboxDetailApi(APIView):
         name = serializers.CharField(max_length=120, required=False)
         is_active = serializers.BooleanField(required=False)
 
-    @extend_schema(responses={200: None})
+    @extend_schema(responses={200: outputs.InboxOutput})
     def get(self, request: Request, inbox_id: int) -> Response:
         return Response(inbox_data(selectors.inbox_for(request.user, inbox_id)))
 
-    @extend_schema(request=Input, responses={200: None})
+    @extend_schema(request=Input, responses={200: outputs.InboxOutput})
     def patch(self, request: Request, inbox_id: int) -> Response:
         selectors.inbox_for(request.user, inbox_id)  # 404 before 400 for another tenant's id
         data = self.Input(data=request.data, partial=True)

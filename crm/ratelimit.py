@@ -8,6 +8,8 @@ Counting uses fixed windows: cheap (one INCR) and good enough for abuse limits.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import math
 import re
 import time
@@ -16,6 +18,8 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.cache import cache
 from rest_framework.throttling import BaseThrottle
+
+from crm.client_ip import request_ip
 
 _UNITS = {
     "s": 1,
@@ -68,6 +72,9 @@ def _window(rate: Rate, now: float) -> tuple[int, int]:
 
 
 def _key(scope: str, ident: str, index: int) -> str:
+    if len(ident) > 64 or not ident.isascii() or not ident.isprintable() or " " in ident:
+        # Whatever a client sent (an email, an address) stays a short, safe cache key.
+        ident = "h:" + hashlib.sha256(ident.encode("utf-8", "surrogatepass")).hexdigest()[:32]
     return f"rl:{scope}:{ident}:{index}"
 
 
@@ -106,6 +113,30 @@ async def ahit(scope: str, ident: str) -> Decision:
     return Decision(count <= rate.count, count, rate.count, retry_after)
 
 
+@dataclass(frozen=True)
+class Reservation:
+    """One counted attempt, given back with ``release`` when it turns out not to count."""
+
+    decision: Decision
+    key: str
+
+
+def reserve(scope: str, ident: str) -> Reservation:
+    """Count an attempt before doing it: check and count are one atomic step (the cache's
+    ``incr``: atomic on Redis, under a lock in the in-memory cache), so of any number of
+    concurrent attempts at most the limit are allowed through."""
+    rate = rate_for(scope)
+    index, _ = _window(rate, time.time())
+    return Reservation(hit(scope, ident), _key(scope, ident, index))
+
+
+def release(reservation: Reservation) -> None:
+    """Give back a reserved attempt (it succeeded, or another limit refused it)."""
+    # A window that expired meanwhile has nothing left to give back.
+    with contextlib.suppress(ValueError):
+        cache.decr(reservation.key)
+
+
 class ScopeThrottle(BaseThrottle):
     """DRF throttle counting every request of a view in ``rate_scope``.
 
@@ -119,6 +150,10 @@ class ScopeThrottle(BaseThrottle):
         if self.by_user and request.user and request.user.is_authenticated:
             return f"user:{request.user.pk}"
         return f"ip:{self.get_ident(request)}"
+
+    def get_ident(self, request) -> str:
+        # DRF's own believes any X-Forwarded-For: the address comes from TRUSTED_PROXIES.
+        return request_ip(request)
 
     def allow_request(self, request, view) -> bool:
         decision = hit(self.rate_scope, self.ident_for(request))
