@@ -12,6 +12,7 @@ from django.contrib.auth.forms import AdminPasswordChangeForm
 from django.contrib.auth.models import Group
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
+from django.db import models
 from django.urls import path, reverse
 from django.utils.html import format_html
 
@@ -121,6 +122,8 @@ class UserAdmin(TenantAdmin):
         "is_online",
         "last_seen_at",
     ]
+    # A new picture replaces the old one; there is no "clear" box the services would not honour.
+    formfield_overrides = {models.ImageField: {"widget": forms.FileInput}}
     change_password_form = UserPasswordForm
     change_user_password_template = None  # Django's set-password page
 
@@ -196,8 +199,9 @@ class UserAdmin(TenantAdmin):
         }
         if changes:
             services.user_update(actor=request.user, user=user, **changes)
-        if "avatar" in form.changed_data:
-            services.profile_update(user=user, avatar=data["avatar"] or "")
+        if "avatar" in form.changed_data and data.get("avatar"):
+            # Through the media pipeline (type, size, pixels, resize), like the profile API.
+            services.profile_update(user=user, avatar=data["avatar"])
 
     def save_related(self, request, form, formsets, change):
         """Nothing to save: groups follow the role inside the services."""

@@ -476,3 +476,20 @@ def test_inbox_automation_is_set_in_the_admin_through_the_service(client, admin_
     assert inbox.timezone == "Europe/Berlin" and inbox.handoff_keywords == ["operator"]
     changed = AuditEvent.objects.get(verb="inbox.updated").data["changed"]
     assert {"greeting", "working_hours", "timezone"} <= set(changed)
+
+
+@pytest.mark.django_db
+def test_avatar_set_in_the_admin_goes_through_the_media_checks(client, admin_user, operator):
+    client = signed_in(client, admin_user)
+    url = f"/admin/accounts/user/{operator.pk}/change/"
+    picture = ContentFile(png(size=(300, 200)), name="me.png")
+    response = client.post(url, {**user_form(operator), "avatar": picture})
+    assert response.status_code == 302, response.content.decode()[:3000]
+    operator.refresh_from_db()
+    assert operator.avatar.name and not operator.avatar.name.endswith("me.png")  # stored anew
+
+    fake = ContentFile(b"<html>not a picture</html>", name="evil.png")
+    response = client.post(url, {**user_form(operator), "avatar": fake}, follow=True)
+    before = operator.avatar.name
+    operator.refresh_from_db()
+    assert operator.avatar.name == before
