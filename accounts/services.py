@@ -204,7 +204,7 @@ def organization_update(*, actor: User, organization: Organization, name: str) -
         raise Forbidden("Only an organization admin changes the organization.")
     name = (name or "").strip()
     if not name:
-        raise ValidationFailed("An organization needs a name.", code="invalid_name")
+        raise ValidationFailed("An organization needs a name.", code=error_codes.INVALID_NAME)
     if name != organization.name:
         organization.name = name
         organization.save(update_fields=["name"])
