@@ -120,14 +120,26 @@ def customer_register(*, organization: Organization, email: str, password: str, 
 
 @transaction.atomic
 def staff_user_create(
-    *, actor: User, email: str, name: str, role: str, password: str | None
+    *,
+    actor: User,
+    email: str,
+    name: str,
+    role: str,
+    password: str | None,
+    organization: Organization | None = None,
 ) -> User:
-    if not actor.is_org_admin:
+    """An admin adds a user to their organization (the platform owner: to any)."""
+    elsewhere = organization is not None and organization.pk != actor.organization_id
+    if not actor.is_org_admin or (elsewhere and not actor.is_superuser):
         raise Forbidden("Only an organization admin manages staff.")
     if role not in Role.values:
         raise ValidationFailed(f"Unknown role {role!r}.", code=error_codes.INVALID_ROLE)
     return user_create(
-        organization=actor.organization, email=email, name=name, role=role, password=password
+        organization=organization or actor.organization,
+        email=email,
+        name=name,
+        role=role,
+        password=password,
     )
 
 
@@ -168,6 +180,39 @@ def user_update(
     if "is_active" in changed and not user.is_active:
         user_sessions_revoke(user=user)
     return user
+
+
+@transaction.atomic
+def user_password_set(*, actor: User, user: User, password: str | None) -> User:
+    """An admin sets a user's password (``None``: no password sign-in). The user's other
+    sessions end: their refresh tokens stop working and their sockets close."""
+    if not actor.is_org_admin or (
+        user.organization_id != actor.organization_id and not actor.is_superuser
+    ):
+        raise Forbidden("Only an organization admin manages users.")
+    if password:
+        _check_password(password, user)
+        user.set_password(password)
+    else:
+        user.set_unusable_password()
+    user.save(update_fields=["password"])
+    user_sessions_revoke(user=user)
+    return user
+
+
+@transaction.atomic
+def organization_update(*, actor: User, organization: Organization, name: str) -> Organization:
+    if not actor.is_org_admin or (
+        organization.pk != actor.organization_id and not actor.is_superuser
+    ):
+        raise Forbidden("Only an organization admin changes the organization.")
+    name = (name or "").strip()
+    if not name:
+        raise ValidationFailed("An organization needs a name.", code=error_codes.INVALID_NAME)
+    if name != organization.name:
+        organization.name = name
+        organization.save(update_fields=["name"])
+    return organization
 
 
 def user_sessions_revoke(*, user: User) -> None:

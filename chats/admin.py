@@ -1,7 +1,8 @@
 """Back office for chats, messages, inboxes and projects, scoped to the user's organization.
 
-Chats and messages are read here; what changes them (assign, close, reopen, answer) goes
-through services: the operators app subclasses ``ChatAdmin`` with those actions.
+Chats and messages are read here; what changes them (rename, assign, close, reopen, answer)
+goes through services: the operators app subclasses ``ChatAdmin`` with those actions, and
+conversations are answered on the workspace's conversation page, linked from each row.
 """
 
 from __future__ import annotations
@@ -9,12 +10,20 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import Exists, OuterRef, QuerySet
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 
 from chats import selectors, services
-from chats.models import Chat, Inbox, Membership, Message, Project
+from chats.models import Chat, ChatKind, Inbox, InboxKind, Membership, Message, Project
+from chats.services.inboxes import (
+    AUTOMATION_FIELDS,
+    inbox_automation_clean,
+    inbox_missing_settings,
+)
 from crm.errors import DomainError
 from crm.tenancy import TenantAdmin, TenantInline
+from media.admin import attachments_html
 
 INLINE_MESSAGES = 50
 
@@ -46,9 +55,22 @@ class MessageInline(TenantInline, admin.TabularInline):
     extra = 0
     can_delete = False
     show_change_link = True
-    fields = ["id", "created_at", "sender", "kind", "text", "staff_only", "deleted_at"]
+    fields = [
+        "id",
+        "created_at",
+        "sender",
+        "kind",
+        "text",
+        "attachment_list",
+        "staff_only",
+        "deleted_at",
+    ]
     readonly_fields = fields
     ordering = ["id"]
+
+    @admin.display(description="attachments")
+    def attachment_list(self, message: Message) -> str:
+        return attachments_html(message.attachments.all())
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
@@ -57,7 +79,9 @@ class MessageInline(TenantInline, admin.TabularInline):
         return False
 
     def get_queryset(self, request):
-        rows = super().get_queryset(request).select_related("sender")
+        rows = (
+            super().get_queryset(request).select_related("sender").prefetch_related("attachments")
+        )
         chat = getattr(request, "_chats_admin_chat", None)
         if chat is not None:
             # Only the newest page: a long conversation must not render thousands of rows.
@@ -83,7 +107,7 @@ class ChatAdmin(TenantAdmin):
         "inbox",
         "last_activity_at",
     ]
-    list_display_links = ["id", "title"]
+    list_display_links = ["id"]
     list_filter = [
         "kind",
         "status",
@@ -96,6 +120,7 @@ class ChatAdmin(TenantAdmin):
     search_fields = ["subject", "name", "customer__email", "customer__name"]
     ordering = ["-last_activity_at", "-id"]
     fields = [
+        "conversation",
         "kind",
         "name",
         "subject",
@@ -112,13 +137,31 @@ class ChatAdmin(TenantAdmin):
         "last_message_at",
         "created_at",
     ]
-    # Everything but the names changes only through the services (API, admin actions).
-    readonly_fields = [f for f in fields if f not in ("name", "subject")]
+    # Everything but the name changes only through the services (API, admin actions).
+    readonly_fields = [f for f in fields if f != "name"]
     inlines = [MessageInline]
 
     @admin.display(description="chat", ordering="name")
     def title(self, chat: Chat) -> str:
-        return str(chat)
+        """A support chat opens in the workspace's conversation page (the id opens this form)."""
+        if chat.kind != ChatKind.SUPPORT:
+            return str(chat)
+        url = reverse("workspace-conversation", args=[chat.pk])
+        return format_html('<a href="{}" title="Open the conversation">{}</a>', url, chat)
+
+    @admin.display(description="conversation")
+    def conversation(self, chat: Chat) -> str:
+        if chat.kind != ChatKind.SUPPORT:
+            return "—"
+        url = reverse("workspace-conversation", args=[chat.pk])
+        return format_html('<a href="{}" class="button">Open the conversation</a>', url)
+
+    def save_model(self, request, obj, form, change):
+        if change and "name" in form.changed_data:
+            services.chat_update(actor=request.user, chat=obj, name=form.cleaned_data["name"])
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # conversations are closed, never deleted here
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request)
@@ -163,6 +206,7 @@ class MessageAdmin(TenantAdmin):
         "sender",
         "kind",
         "text",
+        "attachment_list",
         "staff_only",
         "client_id",
         "external_id",
@@ -177,6 +221,10 @@ class MessageAdmin(TenantAdmin):
     @admin.display(description="text")
     def short_text(self, message: Message) -> str:
         return Truncator(message.text).chars(80)
+
+    @admin.display(description="attachments")
+    def attachment_list(self, message: Message) -> str:
+        return attachments_html(message.attachments.all())
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request)
@@ -209,7 +257,8 @@ class MessageAdmin(TenantAdmin):
 
 
 class InboxForm(forms.ModelForm):
-    """Secrets are write-only: never rendered back, kept when the field is left empty."""
+    """Secrets are write-only: never rendered back; left empty, the stored one stays. Saving
+    goes through the inbox services (audit row, generated secrets)."""
 
     callback_url = forms.URLField(required=False, max_length=500, assume_scheme="https")
 
@@ -223,15 +272,55 @@ class InboxForm(forms.ModelForm):
             "phone_number_id",
             "callback_url",
             *Inbox.SECRET_FIELDS,
+            *AUTOMATION_FIELDS,
         ]
         widgets = {name: forms.PasswordInput(render_value=False) for name in Inbox.SECRET_FIELDS}
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "kind" in self.fields:  # the web inbox exists from the start: no second one
+            self.fields["kind"].choices = [
+                c for c in self.fields["kind"].choices if c[0] != InboxKind.WEB
+            ]
+        if "timezone" in self.fields:  # left empty: the inbox keeps its zone (UTC at first)
+            self.fields["timezone"].required = False
+        for name in Inbox.SECRET_FIELDS:
+            if self.instance.pk and getattr(self.instance, name):
+                self.fields[name].help_text = "Set; leave empty to keep it."
+
+    def submitted_secrets(self) -> dict[str, str]:
+        return {
+            name: self.cleaned_data[name]
+            for name in Inbox.SECRET_FIELDS
+            if name in self.cleaned_data and self.cleaned_data[name]
+        }
+
     def clean(self):
         data = super().clean()
-        for name in Inbox.SECRET_FIELDS:
-            if not data.get(name) and self.instance.pk:
-                data[name] = getattr(self.instance, name)
+        kind = self.instance.kind if self.instance.pk else data.get("kind")
+        if kind:
+            values = {
+                name: data.get(name) or (getattr(self.instance, name) if self.instance.pk else "")
+                for name in (*Inbox.SECRET_FIELDS, "phone_number_id")
+            }
+            for name in inbox_missing_settings(kind=kind, values=values):
+                self.add_error(name, "This field is required for this kind of inbox.")
+        data["timezone"] = data.get("timezone") or self.instance.timezone or "UTC"
+        try:  # the service's rules for greetings, hours, time zone and keywords, on the fields
+            inbox_automation_clean({f: data[f] for f in AUTOMATION_FIELDS if f in data})
+        except DomainError as exc:
+            for name, problems in exc.extra.get("fields", {}).items():
+                self.add_error(name if name in self.fields else None, problems)
         return data
+
+
+# The settings each kind of inbox uses, in the order the form shows them.
+CHANNEL_FIELDS = {
+    InboxKind.WEB: (),
+    InboxKind.TELEGRAM: ("bot_token", "webhook_secret"),
+    InboxKind.WHATSAPP: ("phone_number_id", "bot_token", "app_secret", "verify_token"),
+    InboxKind.API: ("api_token", "callback_url"),
+}
 
 
 @admin.register(Inbox)
@@ -240,7 +329,93 @@ class InboxAdmin(TenantAdmin):
     list_display = ["name", "kind", "auto_assign", "is_active", "created_at"]
     list_filter = ["kind", "is_active"]
     search_fields = ["name"]
-    readonly_fields = ["webhook_url"]
+    actions = None  # deleting goes one by one: the service refuses inboxes in use
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["kind", "webhook_url"] if obj else []
+
+    def get_fieldsets(self, request, obj=None):
+        channel = (
+            CHANNEL_FIELDS[obj.kind]
+            if obj
+            else tuple(dict.fromkeys(f for fields in CHANNEL_FIELDS.values() for f in fields))
+        )
+        sets = [(None, {"fields": ["name", "kind", "auto_assign", "is_active"]})]
+        if obj and obj.kind != InboxKind.WEB:
+            sets.append(("Webhook", {"fields": ["webhook_url"]}))
+        if channel:
+            sets.append(
+                (
+                    "Channel settings",
+                    {
+                        "fields": list(channel),
+                        "description": None
+                        if obj
+                        else "What the chosen kind needs: Telegram a bot token; WhatsApp the "
+                        "phone number id, access token (bot token) and app secret. The webhook "
+                        "secret, verify token and API token are generated when left empty.",
+                    },
+                )
+            )
+        sets.append(("Automation", {"fields": list(AUTOMATION_FIELDS)}))
+        return sets
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        if obj is not None and obj.kind == InboxKind.WEB:
+            return False  # every organization keeps its web inbox
+        return super().has_delete_permission(request, obj)
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        settings = {"phone_number_id": data.get("phone_number_id", ""), **form.submitted_secrets()}
+        settings["callback_url"] = data.get("callback_url") or ""
+        settings.update({f: data[f] for f in AUTOMATION_FIELDS if f in data})
+        if not change:
+            inbox, generated = services.inbox_create(
+                actor=request.user,
+                kind=data["kind"],
+                name=data["name"],
+                auto_assign=data.get("auto_assign", True),
+                **settings,
+            )
+            if not data.get("is_active", True):
+                services.inbox_update(actor=request.user, inbox_id=inbox.pk, is_active=False)
+            obj.pk, obj._state.adding = inbox.pk, False
+            if generated:
+                self.message_user(
+                    request,
+                    format_html(
+                        "Copy the generated {} now: it is shown only this once. {}",
+                        "secret" if len(generated) == 1 else "secrets",
+                        format_html_join(
+                            " ", "<code>{}</code>: <code>{}</code>", sorted(generated.items())
+                        ),
+                    ),
+                    messages.WARNING,
+                )
+            return
+        changes = {
+            key: data[key]
+            for key in (
+                "name",
+                "auto_assign",
+                "is_active",
+                "phone_number_id",
+                "callback_url",
+                *AUTOMATION_FIELDS,
+            )
+            if key in form.changed_data
+        }
+        changes.update(form.submitted_secrets())
+        if changes:
+            services.inbox_update(actor=request.user, inbox_id=obj.pk, **changes)
+
+    def delete_model(self, request, obj):
+        services.inbox_delete(actor=request.user, inbox_id=obj.pk)
+
+    def delete_queryset(self, request, queryset):
+        for inbox in queryset:
+            services.inbox_delete(actor=request.user, inbox_id=inbox.pk)
 
     @admin.display(description="Webhook URL (give it to the provider)")
     def webhook_url(self, obj: Inbox) -> str:
@@ -251,12 +426,43 @@ class InboxAdmin(TenantAdmin):
 
 @admin.register(Project)
 class ProjectAdmin(TenantAdmin):
+    """Projects through the chats services: adding one opens its chat with the members
+    chosen; afterwards members change in the chat (participants), the rest here."""
+
     list_display = ["name", "emoji", "color", "created_at"]
     search_fields = ["name"]
     filter_horizontal = ["members"]
+    fields = ["name", "description", "emoji", "color", "members"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["members"] if obj else []
 
     def formfield_for_manytomany(self, db_field, request, **kwargs):
         field = super().formfield_for_manytomany(db_field, request, **kwargs)
         if db_field.name == "members":
-            field.queryset = field.queryset.filter(selectors.staff_users_q())
+            field.queryset = field.queryset.filter(selectors.staff_users_q(), is_active=True)
         return field
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # the project's chat and its history would go with it
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        if not change:
+            chat, _ = services.chat_project_get_or_create(
+                actor=request.user,
+                name=data["name"],
+                participant_ids=[u.pk for u in data.get("members", [])],
+            )
+            obj.pk, obj._state.adding = chat.project_id, False
+        services.project_update(
+            actor=request.user,
+            project_id=obj.pk,
+            name=data["name"],
+            description=data.get("description", ""),
+            emoji=data.get("emoji", ""),
+            color=data.get("color", ""),
+        )
+
+    def save_related(self, request, form, formsets, change):
+        """Nothing to save: members joined with the project's chat."""

@@ -156,12 +156,17 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
         # chat id → (when it was last announced, the expiry task, staff only: a note)
         self.typing: dict[int, tuple[float, asyncio.Task, bool]] = {}
         self.heartbeat: asyncio.Task | None = None
+        self.closing = asyncio.Event()
         self.member_groups = [user_group(user.pk)]
         if user.is_staff:
             self.member_groups.append(staff_group(user.organization_id))
         WS_CONNECTIONS.inc()
         for group in self.member_groups:
             await self.channel_layer.group_add(group, self.channel_name)
+        # Counted before the client hears it is connected: once a tab has its
+        # connection:established, another tab closing on another server cannot show the user
+        # offline (on a cold server the first count takes a while).
+        await presence.connection_refresh(user_id=user.pk, connection=self.channel_name)
         await self.accept()
         profile = await database_sync_to_async(user_payload)(user)
         await self.send_json(
@@ -170,14 +175,16 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
                 "data": {"user": profile, "server_time": timezone.now()},
             }
         )
-        await presence.connection_refresh(user_id=user.pk, connection=self.channel_name)
         self.heartbeat = asyncio.create_task(self._heartbeat())
 
     async def disconnect(self, code: int) -> None:
         if not hasattr(self, "member_groups"):
             return  # refused at connect: nothing was set up
         if self.heartbeat is not None:
-            self.heartbeat.cancel()
+            # Let a heartbeat in flight finish first: landing after the drop below, it would
+            # count this closed connection again until the entry lapses.
+            self.closing.set()
+            await asyncio.gather(self.heartbeat, return_exceptions=True)
         for chat_id in list(self.typing):
             await self._typing_stop(chat_id)
         for chat_id in list(self.joined):
@@ -189,7 +196,12 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
 
     async def _heartbeat(self) -> None:
         while True:
-            await asyncio.sleep(settings.PRESENCE_HEARTBEAT_SECONDS)
+            try:
+                await asyncio.wait_for(self.closing.wait(), settings.PRESENCE_HEARTBEAT_SECONDS)
+            except TimeoutError:
+                pass
+            else:
+                return  # the connection is closing
             try:
                 await presence.connection_refresh(
                     user_id=self.user.pk, connection=self.channel_name

@@ -189,13 +189,36 @@ def presence_sync(*, user_id: int) -> bool | None:
         user.is_online = online
         user.last_seen_at = timezone.now()
         user.save(update_fields=["is_online", "last_seen_at"])
-        send_event(
-            "user:status",
-            {"user_id": user.pk, "is_online": online, "last_seen_at": user.last_seen_at},
-            groups=status_audience(user),
-        )
+        _announce(user)
+    _announce_until_settled(user)
     hooks.user_presence_changed(user_id=user_id, is_online=online)
     return online
+
+
+def _announce(user: User) -> None:
+    send_event(
+        "user:status",
+        {"user_id": user.pk, "is_online": user.is_online, "last_seen_at": user.last_seen_at},
+        groups=status_audience(user),
+    )
+
+
+def _announce_until_settled(user: User, *, rounds: int = 5) -> None:
+    """Make sure the last ``user:status`` anyone receives is the stored state.
+
+    The event leaves after the commit that released the row lock, so another process's sync
+    can commit the opposite state and deliver its event first: watchers would keep the older
+    state (shown offline while connected elsewhere). So, once ours is out, read the state again;
+    when it changed meanwhile, say the current one. Whoever commits after that read sends its
+    own event after ours."""
+    announced = user.is_online
+    for _ in range(rounds):
+        current = User.objects.filter(pk=user.pk).values("is_online", "last_seen_at").first()
+        if current is None or current["is_online"] == announced:
+            return
+        user.is_online, user.last_seen_at = current["is_online"], current["last_seen_at"]
+        _announce(user)  # outside a transaction: delivered right away
+        announced = user.is_online
 
 
 def presence_sweep() -> list[int]:

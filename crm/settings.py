@@ -226,7 +226,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "/login/"
-DEFAULT_ORGANIZATION = env.str("DEFAULT_ORGANIZATION", default="default")
+# Sign-ups without an organization: on the embedded default the demo organization, where the
+# demo staff see them (crm/demo.py); in production a plain "default" one.
+DEFAULT_ORGANIZATION = env.str("DEFAULT_ORGANIZATION", default="default" if PRODUCTION else "demo")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

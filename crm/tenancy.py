@@ -10,8 +10,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import Model, QuerySet
+from django.http import HttpResponseRedirect
+
+from crm.errors import DomainError
 
 if TYPE_CHECKING:
     from accounts.models import Organization
@@ -48,8 +51,25 @@ class OrganizationMixin:
 class TenantAdmin(admin.ModelAdmin):
     """Admin base: querysets, form choices and autocompletes limited to the user's organization.
 
-    Superusers (the platform owner) see every organization.
+    Superusers (the platform owner) see every organization. Writes go through the services
+    (``save_model``/``delete_model`` call them); a rule a service refuses that the form could
+    not check (a concurrent change, one's own deactivation) comes back as an error message,
+    with nothing changed.
     """
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except DomainError as exc:
+            self.message_user(request, exc.detail, messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
+    def delete_view(self, request, object_id, extra_context=None):
+        try:
+            return super().delete_view(request, object_id, extra_context)
+        except DomainError as exc:
+            self.message_user(request, exc.detail, messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
 
     def _limit(self, request, queryset: QuerySet) -> QuerySet:
         if request.user.is_superuser or tenant_path_of(queryset.model) is None:

@@ -1,7 +1,10 @@
+from collections.abc import Iterable
+
 from django.contrib import admin, messages
 from django.template.defaultfilters import filesizeformat
 from django.urls import NoReverseMatch, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
 
 from crm.tenancy import TenantAdmin
 from media import services
@@ -11,6 +14,37 @@ from media.models import MediaFile, StorageState
 def _download_url(media: MediaFile, *, thumbnail: bool = False) -> str:
     url = reverse("media-download", args=[media.pk])
     return f"{url}?thumbnail=1" if thumbnail else url
+
+
+def attachments_html(files: Iterable[MediaFile]) -> SafeString | str:
+    """A message's attachments for the back office: images as a thumbnail, other files as
+    name and size; each links to the access-checked download."""
+    items = []
+    for media in files:
+        if media.thumbnail:
+            items.append(
+                format_html(
+                    '<a href="{}" title="{} ({})"><img src="{}" alt="{}" loading="lazy" '
+                    'style="max-height:96px;max-width:160px;border-radius:4px"></a>',
+                    _download_url(media),
+                    media.original_name,
+                    filesizeformat(media.size),
+                    _download_url(media, thumbnail=True),
+                    media.original_name,
+                )
+            )
+        else:
+            items.append(
+                format_html(
+                    '<a href="{}">{}</a> <span class="quiet">{}</span>',
+                    _download_url(media),
+                    media.original_name,
+                    filesizeformat(media.size),
+                )
+            )
+    if not items:
+        return "—"
+    return format_html_join("", '<div style="margin:0 0 4px">{}</div>', ((item,) for item in items))
 
 
 @admin.register(MediaFile)
@@ -56,6 +90,9 @@ class MediaFileAdmin(TenantAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False
+
+    def save_model(self, request, obj, form, change) -> None:
+        """Nothing to save: every field is read-only (the change permission runs actions)."""
 
     @admin.display(description="Preview")
     def preview(self, obj: MediaFile) -> str:

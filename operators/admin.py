@@ -184,6 +184,9 @@ class OperatorProfileAdmin(TenantAdmin):
     def open_chats(self, profile: OperatorProfile) -> int:
         return profile.open_chats
 
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # set the operator offline instead; the profile keeps their history
+
     def save_model(self, request, obj, form, change):
         # Through the service: the audit row, operator:status and backlog draining follow.
         if not change:

@@ -25,7 +25,8 @@ def test_seed_demo_twice_gives_the_same_data(capsys):
     assert _snapshot() == first
     assert Organization.objects.count() == orgs
     roles = sorted(role for *_, role, _, _ in [(i, e, r, n, o) for i, e, r, n, o in first])
-    assert roles == sorted(["admin", "senior_operator", "operator", "customer"])
+    assert set(roles) == {"admin", "senior_operator", "operator", "customer"}
+    assert roles.count("customer") >= 6  # a living inbox
     for login in DEMO_USERS:
         assert User.objects.get(email=login.email).check_password(login.password)
 

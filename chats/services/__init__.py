@@ -37,6 +37,7 @@ from chats.services.messages import (
     message_post_system,
     message_send,
 )
+from chats.services.projects import project_update
 from chats.services.read_state import chat_mark_read, unread_counts_rebuild
 
 __all__ = [
@@ -65,6 +66,7 @@ __all__ = [
     "message_post_automated",
     "message_post_system",
     "message_send",
+    "project_update",
     "participant_ids_of",
     "support_chat_get_or_create",
     "unread_counts_rebuild",

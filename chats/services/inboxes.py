@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 from zoneinfo import available_timezones
@@ -72,8 +73,15 @@ def _audit(actor: User, verb: str, inbox: Inbox, data: dict) -> None:
 MAX_SECRET_LENGTH = {"bot_token": 512}
 
 
+def inbox_missing_settings(*, kind: str, values: Mapping[str, Any]) -> list[str]:
+    """The settings a ``kind`` of inbox needs that ``values`` lacks (forms check it early)."""
+    return [f for f in REQUIRED.get(kind, ()) if not str(values.get(f) or "").strip()]
+
+
 def _check_complete(inbox: Inbox) -> None:
-    missing = [f for f in REQUIRED[inbox.kind] if not getattr(inbox, f)]
+    missing = inbox_missing_settings(
+        kind=inbox.kind, values={f: getattr(inbox, f) for f in SETTING_FIELDS}
+    )
     if missing:
         raise ValidationFailed(
             f"A {inbox.get_kind_display()} inbox needs {', '.join(missing)}.",

@@ -1,5 +1,6 @@
 from django.core.management.base import BaseCommand
 
+from accounts.models import Role
 from crm.demo import seed_demo
 
 
@@ -11,6 +12,11 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(f"Demo organization: {organization.name} ({organization.slug})")
         )
-        self.stdout.write("Logins (back office at /admin/, cabinet at /):")
+        self.stdout.write("Staff (back office and operator workspace at /admin/):")
         for login in logins:
-            self.stdout.write(f"  {login.role:<16} {login.email:<28} {login.password}")
+            if login.role != Role.CUSTOMER:
+                self.stdout.write(f"  {login.role:<16} {login.email:<28} {login.password}")
+        self.stdout.write("Customers (cabinet at /):")
+        for login in logins:
+            if login.role == Role.CUSTOMER:
+                self.stdout.write(f"  {login.name:<16} {login.email:<28} {login.password}")
