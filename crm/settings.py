@@ -75,6 +75,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "crm.middleware.ServiceUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "crm.urls"
@@ -97,6 +98,7 @@ TEMPLATES = [
 
 # --- Database -------------------------------------------------------------------------------
 DATABASE_URL = env.str("DATABASE_URL", default="")
+
 if DATABASE_URL:
     DATABASES = {"default": env.db_url_config(DATABASE_URL)}
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
@@ -106,8 +108,16 @@ if DATABASE_URL:
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
             "min_size": env.int("DATABASE_POOL_MIN_SIZE", default=1),
             "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=10),
-            "timeout": env.int("DATABASE_POOL_TIMEOUT", default=10),
+            # Waiting for a pooled connection, then for a new one: both bounded, so a request
+            # while PostgreSQL is down answers 503 within seconds instead of hanging (and within
+            # daphne's 5 s WebSocket handshake timeout).
+            "timeout": env.float("DATABASE_POOL_TIMEOUT", default=3),
         }
+        # A pooled connection PostgreSQL cut (restart, failover) is replaced, not handed out.
+        DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+        DATABASES["default"]["OPTIONS"].setdefault(
+            "connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=3)
+        )
 else:
     DATABASES = {
         "default": {
@@ -130,6 +140,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Redis: cache, channel layer, Celery broker ---------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
 REDIS_KEY_PREFIX = env.str("REDIS_KEY_PREFIX", default="crm")
+# Every Redis call is bounded: with Redis down or stuck a request waits at most this long for
+# it, then goes on without it (events, presence, rate limits are hints; see crm/outage.py).
+REDIS_SOCKET_TIMEOUT = env.float("REDIS_SOCKET_TIMEOUT", default=1.0)
 
 if REDIS_URL:
     # Named explicitly: django-environ would switch to django-redis when that is installed.
@@ -138,6 +151,10 @@ if REDIS_URL:
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": REDIS_KEY_PREFIX,
+            "OPTIONS": {
+                "socket_timeout": REDIS_SOCKET_TIMEOUT,
+                "socket_connect_timeout": REDIS_SOCKET_TIMEOUT,
+            },
         }
     }
     CHANNEL_LAYERS = {
@@ -146,7 +163,14 @@ if REDIS_URL:
             "CONFIG": {
                 # socket_timeout=None: with redis-py 8 an idle consumer's blocking read otherwise
                 # times out after a few seconds and the socket closes with 1011.
-                "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
+                # Connecting is bounded; sends are bounded by crm.events.
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        "socket_timeout": None,
+                        "socket_connect_timeout": REDIS_SOCKET_TIMEOUT,
+                    }
+                ],
                 "prefix": f"{REDIS_KEY_PREFIX}:asgi",
                 # Messages waiting per Redis key before more are dropped. A group send reaches
                 # all of a process's sockets through one key (channels_redis bundles them), so
@@ -170,7 +194,19 @@ CELERY_TASK_ALWAYS_EAGER = env.bool(
 CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": f"{REDIS_KEY_PREFIX}:celery:"}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "global_keyprefix": f"{REDIS_KEY_PREFIX}:celery:",
+    "socket_timeout": REDIS_SOCKET_TIMEOUT * 5,
+    "socket_connect_timeout": REDIS_SOCKET_TIMEOUT,
+}
+# Enqueueing with the broker down gives up after about a second (the work has a periodic
+# safety net, or the task is enqueued again by the next write): it never holds a request.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
+}
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="crm")
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE: dict = {
