@@ -42,6 +42,7 @@ from chats.services import chat_mark_read, message_send
 from crm import outage, ratelimit
 from crm.errors import DomainError, api_exception_handler
 from crm.events import chat_group, encode, staff_group, user_group
+from crm.logging import bind_socket
 from crm.metrics import WS_CONNECTIONS
 
 logger = logging.getLogger(__name__)
@@ -163,6 +164,8 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=CLOSE_UNAUTHORIZED)
             return
         self.user = user
+        # Log lines of this connection carry its id; each frame's also a request id of its own.
+        self.connection_request_id = bind_socket(user_id=user.pk)
         self.joined: set[int] = set()
         self.typing: dict[int, tuple[float, asyncio.Task]] = {}
         self.heartbeat: asyncio.Task | None = None
@@ -258,6 +261,7 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
     # --- From the client ---
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        bind_socket(connection_request_id=getattr(self, "connection_request_id", None))
         if not await self._frame_allowed():
             return
         request_id = None
@@ -266,6 +270,7 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
             request_id = self._request_id(frame)
             kind, data = self._kind_and_data(frame)
             handler = self.REQUESTS[kind]
+            logger.debug("WebSocket frame %s", kind)
             result = await handler(self, data)
             if kind == "ping":
                 await self._send_frame("pong", result, request_id)

@@ -40,3 +40,8 @@ class Task(DjangoTask):
 app = Celery("crm", task_cls=Task)
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+# The request id of the request that enqueued a task is bound in the task's log lines.
+from django_structlog.celery.steps import DjangoStructLogInitStep  # noqa: E402
+
+app.steps["worker"].add(DjangoStructLogInitStep)

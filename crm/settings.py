@@ -411,15 +411,16 @@ if PRODUCTION:
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # --- Logging --------------------------------------------------------------------------------
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
-    },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {
-        "django.db.backends": {"level": "WARNING"},
-    },
-}
+# LOG_FORMAT: "json" (one object per line; the production default) or "console" (readable).
+# LOG_FILE: also write the same lines to this file. Every line carries the request id.
+from crm.logging import configure_structlog, logging_config  # noqa: E402
+
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
+LOG_FORMAT = env.str("LOG_FORMAT", default="json" if PRODUCTION else "console")
+LOG_FILE = env.str("LOG_FILE", default="")
+LOGGING = logging_config(level=LOG_LEVEL, fmt=LOG_FORMAT, file=LOG_FILE)
+configure_structlog()
+INSTALLED_APPS.append("django_structlog")
+MIDDLEWARE.insert(1, "django_structlog.middlewares.RequestMiddleware")
+DJANGO_STRUCTLOG_CELERY_ENABLED = True
+DJANGO_STRUCTLOG_IP_LOGGING_ENABLED = True
