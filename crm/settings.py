@@ -424,3 +424,16 @@ INSTALLED_APPS.append("django_structlog")
 MIDDLEWARE.insert(1, "django_structlog.middlewares.RequestMiddleware")
 DJANGO_STRUCTLOG_CELERY_ENABLED = True
 DJANGO_STRUCTLOG_IP_LOGGING_ENABLED = True
+
+# --- Error reporting ------------------------------------------------------------------------
+# SENTRY_DSN turns on Sentry (Django, Celery, Redis integrations); personal data is scrubbed.
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
+if SENTRY_DSN:
+    from crm import sentry
+
+    sentry.init(
+        dsn=SENTRY_DSN,
+        environment=env.str("SENTRY_ENVIRONMENT", default=DJANGO_ENV),
+        release=env.str("SENTRY_RELEASE", default=""),
+        traces_sample_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0),
+    )
