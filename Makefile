@@ -14,7 +14,7 @@ TEST_WORKERS ?= 2
 
 run: setup
 	@echo "Connector CRM on http://$(HOST):$(PORT)/  (back office: /admin/, API docs: /api/docs/)"
-	$(BIN)/daphne -b $(HOST) -p $(PORT) crm.asgi:application
+	$(BIN)/python -m crm.server -b $(HOST) -p $(PORT) crm.asgi:application
 
 setup: install migrate demo
 	$(BIN)/python manage.py collectstatic --noinput -v0

@@ -198,6 +198,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "global_keyprefix": f"{REDIS_KEY_PREFIX}:celery:",
     "socket_timeout": REDIS_SOCKET_TIMEOUT * 5,
     "socket_connect_timeout": REDIS_SOCKET_TIMEOUT,
+    # A task whose worker died (kill -9, lost machine) is delivered again after this long:
+    # every task is acked late and idempotent (see */tasks.py).
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
 }
 # Enqueueing with the broker down gives up after about a second (the work has a periodic
 # safety net, or the task is enqueued again by the next write): it never holds a request.
