@@ -201,6 +201,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # A task whose worker died (kill -9, lost machine) is delivered again after this long:
     # every task is acked late and idempotent (see */tasks.py).
     "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
+    # How often a worker looks for such tasks: every interval × throttle seconds.
+    "unacked_restore_interval": env.int("CELERY_UNACKED_RESTORE_INTERVAL", default=10),
+    "unacked_restore_throttle": env.int("CELERY_UNACKED_RESTORE_THROTTLE", default=10),
 }
 # Enqueueing with the broker down gives up after about a second (the work has a periodic
 # safety net, or the task is enqueued again by the next write): it never holds a request.
