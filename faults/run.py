@@ -37,6 +37,7 @@ import threading
 import time
 import urllib.request
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,6 +53,8 @@ from crm.tests.daphne_servers import (
 from faults.stack import PrivateDatabase, PrivateRedis, database_count, seed
 
 RECOVERY_LIMIT = 30.0
+# Readiness probes have threads of their own: never queued behind the clients' requests.
+PROBES = ThreadPoolExecutor(2, thread_name_prefix="probe")
 SEND_INTERVAL = 0.5  # seconds between one customer's messages
 
 
@@ -443,8 +446,8 @@ async def fault_postgres(stack: Stack, outage: float) -> None:
     stack.db.refuse()
     deadline = time.monotonic() + outage
     while time.monotonic() < deadline:  # connections that slip in are cut again
-        await asyncio.sleep(2)
-        await asyncio.to_thread(stack.db.refuse)
+        await asyncio.sleep(min(2, max(0, deadline - time.monotonic())))
+        stack.db.refuse()  # a few milliseconds: on the loop, never queued behind clients
     stack.db.allow()
 
 
@@ -527,14 +530,18 @@ FAULTS = {
 # --- The run --------------------------------------------------------------------------------
 
 
-async def settle(stack: Stack, ledger: Ledger, operators: list[Operator], since: float) -> dict:
-    """After a fault: recovery time, then every pending send drained and operators caught up."""
+async def settle(
+    stack: Stack, ledger: Ledger, operators: list[Operator], since: float, *, steady: float
+) -> dict:
+    """After a fault: the time until every web process is ready (from the fault's end), some
+    steady load, then every pending send drained and the operators caught up."""
     recovery = None
     while time.monotonic() - since < 60:
-        if await asyncio.to_thread(stack.ready):
+        if await asyncio.get_running_loop().run_in_executor(PROBES, stack.ready):
             recovery = time.monotonic() - since
             break
-        await asyncio.sleep(0.25)
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(steady)
     deadline = time.monotonic() + 45
     while ledger.pending and time.monotonic() < deadline:  # noqa: ASYNC110 (polls the ledger)
         await asyncio.sleep(0.25)
@@ -572,6 +579,8 @@ def check(stack: Stack, ledger: Ledger, operators: list[Operator], ids: list[str
 
 
 async def main(args) -> int:
+    # Blocking HTTP clients run in threads: enough of them for every retrying customer.
+    asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(64))
     workdir = Path(tempfile.mkdtemp(prefix="crm-faults-"))
     stack = Stack(workdir)
     results: list[tuple[str, dict]] = []
@@ -597,15 +606,20 @@ async def main(args) -> int:
             extra = await FAULTS[name](stack, args.outage) or {}
             ended = time.monotonic()
             log(f"fault {name}: over after {ended - started:.1f} s; checking")
-            await asyncio.sleep(args.steady)
-            settled = await settle(stack, ledger, operators, ended)
+            settled = await settle(stack, ledger, operators, ended, steady=args.steady)
             ids = list(ledger.tenant_of)[first:]
             row = {**check(stack, ledger, operators, ids), **settled, **extra}
             row["fault_seconds"] = round(ended - started, 1)
             results.append((name, row))
             log(f"fault {name}: {row}")
-        stop.set()
-        await asyncio.sleep(1)
+        stop.set()  # no new messages; those in flight are retried until stored
+        deadline = time.monotonic() + 30
+        while ledger.pending and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.25)
+        await asyncio.sleep(2)
+        for operator in operators:
+            with contextlib.suppress(Exception):
+                await operator.catch_up()
         for task in tasks:
             task.cancel()
         everything = check(stack, ledger, operators, list(ledger.tenant_of))
