@@ -87,7 +87,7 @@ async def main(args) -> int:
     servers = []
     try:
         db.create(env)
-        per_tenant = max(1, (args.sockets - 3) // 3)
+        per_tenant = max(1, -(-(args.sockets - 3) // 3))
         tenants = seed(env, tenants=3, customers=per_tenant)
         servers = [start_daphne(env), start_daphne(env)]
         stop = asyncio.Event()
