@@ -10,7 +10,7 @@ PORT ?= 8000
 PYTEST_ARGS ?=
 TEST_WORKERS ?= 2
 
-.PHONY: run setup install system-deps browser-deps migrate demo test lint format check clean faults
+.PHONY: run setup install system-deps browser-deps migrate demo test fuzz lint format check clean faults
 
 run: setup
 	@echo "Connector CRM on http://$(HOST):$(PORT)/  (back office: /admin/, API docs: /api/docs/)"
@@ -49,6 +49,12 @@ demo: install
 
 test: install browser-deps
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
+
+# Schemathesis against every operation of /api/schema/ (as an admin and a customer of a tenant
+# of its own): no 5xx, every response as the schema says. FUZZ_EXAMPLES per operation and role.
+FUZZ_EXAMPLES ?= 10
+fuzz: install
+	LOG_LEVEL=ERROR FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q -s $(PYTEST_ARGS) crm/tests/fuzz_api.py
 
 lint: install
 	$(BIN)/ruff check .

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.http import FileResponse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.permissions import AllowAny, BasePermission
+from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -13,26 +15,16 @@ from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 from rest_framework_simplejwt.serializers import TokenRefreshSerializer
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from accounts import selectors, services
+from accounts import error_codes, selectors, services
+from accounts.avatars import avatar_mime, avatar_url
 from accounts.models import Role, User
 from crm import ws_auth
+from crm.client_ip import request_ip
+from crm.errors import NotFound
 from crm.pagination import PageNumberPagination
+from crm.permissions import IsOrgAdmin, IsStaff
 from crm.ratelimit import RegisterThrottle
 from crm.tenancy import OrganizationMixin
-
-
-class IsStaff(BasePermission):
-    message = "Only staff of the organization can do this."
-
-    def has_permission(self, request, view) -> bool:
-        return bool(request.user and request.user.is_authenticated and request.user.is_staff)
-
-
-class IsOrgAdmin(BasePermission):
-    message = "Only an organization admin can do this."
-
-    def has_permission(self, request, view) -> bool:
-        return bool(request.user and request.user.is_authenticated and request.user.is_org_admin)
 
 
 class UserOutput(serializers.ModelSerializer):
@@ -54,7 +46,7 @@ class UserOutput(serializers.ModelSerializer):
         ]
 
     def get_avatar(self, user: User) -> str | None:
-        return user.avatar.url if user.avatar else None
+        return avatar_url(user)
 
 
 class PublicUserOutput(UserOutput):
@@ -62,6 +54,27 @@ class PublicUserOutput(UserOutput):
 
     class Meta(UserOutput.Meta):
         fields = ["id", "name", "avatar", "role", "is_online", "last_seen_at"]
+
+
+class VisibleUserOutput(serializers.Serializer):
+    """A user as the viewer may see them: staff and the user themselves get every field of
+    ``UserOutput``; a customer looking at staff gets the public ones only."""
+
+    id = serializers.IntegerField()
+    name = serializers.CharField(allow_blank=True)
+    avatar = serializers.CharField(allow_null=True)
+    role = serializers.ChoiceField(choices=Role.choices)
+    is_online = serializers.BooleanField()
+    last_seen_at = serializers.DateTimeField(allow_null=True)
+    email = serializers.EmailField(required=False)
+    organization = serializers.CharField(required=False)
+    is_active = serializers.BooleanField(required=False)
+
+
+AuthOutput = inline_serializer(
+    "AuthTokens",
+    {"user": UserOutput(), "access": serializers.CharField(), "refresh": serializers.CharField()},
+)
 
 
 def user_payload(user: User, *, viewer: User | None = None) -> dict:
@@ -81,7 +94,7 @@ class PublicEndpoint(APIView):
 
 
 def _client_ip(request: Request) -> str:
-    return RegisterThrottle().get_ident(request)
+    return request_ip(request)
 
 
 class RegisterApi(PublicEndpoint):
@@ -93,13 +106,13 @@ class RegisterApi(PublicEndpoint):
         name = serializers.CharField(max_length=150, allow_blank=True, default="")
         organization = serializers.SlugField(required=False, allow_blank=True)
 
-    @extend_schema(request=Input, responses={201: None}, auth=[])
+    @extend_schema(request=Input, responses={201: AuthOutput}, auth=[])
     def post(self, request: Request) -> Response:
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
         slug = data.validated_data.get("organization") or settings.DEFAULT_ORGANIZATION
         if slug == settings.DEFAULT_ORGANIZATION:
-            organization = selectors.default_organization()
+            organization = services.organization_default()
         else:
             organization = selectors.organization_by_slug(slug)
         user = services.customer_register(
@@ -119,7 +132,7 @@ class LoginApi(PublicEndpoint):
         email = serializers.CharField(max_length=254)
         password = serializers.CharField(max_length=128, write_only=True)
 
-    @extend_schema(request=Input, responses={200: None}, auth=[])
+    @extend_schema(request=Input, responses={200: AuthOutput}, auth=[])
     def post(self, request: Request) -> Response:
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
@@ -178,7 +191,8 @@ class WsTicketApi(APIView):
 class MeApi(APIView):
     class Input(serializers.Serializer):
         name = serializers.CharField(max_length=150, required=False, allow_blank=True)
-        avatar = serializers.ImageField(required=False)
+        # Checked by the media pipeline (type by content, size, pixels), not by the field.
+        avatar = serializers.FileField(required=False)
         old_password = serializers.CharField(required=False, write_only=True, max_length=128)
         new_password = serializers.CharField(required=False, write_only=True, max_length=128)
 
@@ -203,10 +217,19 @@ class VerifyApi(APIView):
 class UserSearchApi(OrganizationMixin, APIView):
     permission_classes = [IsStaff]
 
-    @extend_schema(responses=UserOutput(many=True))
+    class Query(serializers.Serializer):
+        q = serializers.CharField(required=False, allow_blank=True, max_length=200, default="")
+
+    @extend_schema(
+        operation_id="users_search",
+        parameters=[Query],
+        responses=inline_serializer("UserSearchResults", {"results": UserOutput(many=True)}),
+    )
     def get(self, request: Request) -> Response:
+        query = self.Query(data=request.query_params)
+        query.is_valid(raise_exception=True)
         users = selectors.user_search(
-            organization=self.organization, query=request.query_params.get("q", "")
+            organization=self.organization, query=query.validated_data["q"]
         )
         return Response({"results": UserOutput(users, many=True).data})
 
@@ -222,10 +245,29 @@ class UserListApi(OrganizationMixin, APIView):
         role = serializers.ChoiceField(choices=[Role.ADMIN, Role.SENIOR_OPERATOR, Role.OPERATOR])
         password = serializers.CharField(max_length=128, write_only=True)
 
-    @extend_schema(responses=UserOutput(many=True))
+    class Query(serializers.Serializer):
+        role = serializers.ChoiceField(
+            choices=[Role.ADMIN, Role.SENIOR_OPERATOR, Role.OPERATOR], required=False
+        )
+
+    @extend_schema(
+        operation_id="users_list",
+        parameters=[Query],
+        responses=inline_serializer(
+            "UserPage",
+            {
+                "count": serializers.IntegerField(min_value=0),
+                "next": serializers.CharField(allow_null=True),
+                "previous": serializers.CharField(allow_null=True),
+                "results": UserOutput(many=True),
+            },
+        ),
+    )
     def get(self, request: Request) -> Response:
+        query = self.Query(data=request.query_params)
+        query.is_valid(raise_exception=True)
         users = selectors.staff_of(organization=self.organization).order_by("name", "id")
-        role = request.query_params.get("role")
+        role = query.validated_data.get("role")
         if role:
             users = users.filter(role=role)
         paginator = PageNumberPagination()
@@ -246,7 +288,7 @@ class UserDetailApi(APIView):
         is_active = serializers.BooleanField(required=False)
         name = serializers.CharField(max_length=150, required=False, allow_blank=True)
 
-    @extend_schema(responses=UserOutput)
+    @extend_schema(responses=VisibleUserOutput)
     def get(self, request: Request, user_id: int) -> Response:
         user = selectors.user_visible_to(viewer=request.user, user_id=user_id)
         return Response(user_payload(user, viewer=request.user))
@@ -263,3 +305,22 @@ class UserDetailApi(APIView):
         data.is_valid(raise_exception=True)
         user = services.user_update(actor=request.user, user=user, **data.validated_data)
         return Response(user_payload(user))
+
+
+class UserAvatarApi(APIView):
+    """The avatar of a user the caller may see (the same rule as ``GET /api/users/<id>``)."""
+
+    @extend_schema(responses={(200, "image/*"): OpenApiTypes.BINARY})
+    def get(self, request: Request, user_id: int) -> FileResponse:
+        user = selectors.user_visible_to(viewer=request.user, user_id=user_id)
+        if not user.avatar:
+            raise NotFound("This user has no avatar.", code=error_codes.NO_AVATAR)
+        try:
+            handle = user.avatar.open("rb")
+        except FileNotFoundError:
+            raise NotFound("The avatar's file is missing.", code=error_codes.NO_AVATAR) from None
+        response = FileResponse(handle, content_type=avatar_mime(user))
+        response["X-Content-Type-Options"] = "nosniff"
+        response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+        response["Cache-Control"] = "private, max-age=86400"
+        return response

@@ -7,6 +7,19 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 
+class OrganizationManager(models.Manager["Organization"]):
+    def default(self) -> Organization:
+        """The organization customers join when none is named (``DEFAULT_ORGANIZATION``),
+        created on first use."""
+        from django.conf import settings
+
+        organization, _ = self.get_or_create(
+            slug=settings.DEFAULT_ORGANIZATION,
+            defaults={"name": settings.DEFAULT_ORGANIZATION.replace("-", " ").title()},
+        )
+        return organization
+
+
 class Organization(models.Model):
     """A tenant: everything a business owns hangs off one organization."""
 
@@ -15,6 +28,8 @@ class Organization(models.Model):
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=64, unique=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    objects = OrganizationManager()
 
     class Meta:
         ordering = ["name"]
@@ -48,9 +63,7 @@ class UserManager(BaseUserManager["User"]):
         if not email:
             raise ValueError("An email address is required.")
         if "organization" not in fields and "organization_id" not in fields:
-            from accounts.selectors import default_organization
-
-            fields["organization"] = default_organization()
+            fields["organization"] = Organization.objects.default()
         user = self.model(email=normalize_email(email), **fields)
         if password:
             user.set_password(password)

@@ -2,27 +2,21 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.db.models import Q, QuerySet
 
+from accounts import error_codes
 from accounts.models import STAFF_ROLES, Organization, User
 from crm.errors import NotFound
 from crm.tenancy import scoped
-
-
-def default_organization() -> Organization:
-    organization, _ = Organization.objects.get_or_create(
-        slug=settings.DEFAULT_ORGANIZATION,
-        defaults={"name": settings.DEFAULT_ORGANIZATION.replace("-", " ").title()},
-    )
-    return organization
 
 
 def organization_by_slug(slug: str) -> Organization:
     try:
         return Organization.objects.get(slug=slug)
     except Organization.DoesNotExist:
-        raise NotFound(f"No organization {slug!r}.", code="organization_not_found") from None
+        raise NotFound(
+            f"No organization {slug!r}.", code=error_codes.ORGANIZATION_NOT_FOUND
+        ) from None
 
 
 def users_of(*, organization: Organization) -> QuerySet[User]:
@@ -50,4 +44,4 @@ def user_visible_to(*, viewer: User, user_id: int) -> User:
     try:
         return users.get(pk=user_id)
     except (User.DoesNotExist, ValueError, TypeError):
-        raise NotFound("User not found.", code="user_not_found") from None
+        raise NotFound("User not found.", code=error_codes.USER_NOT_FOUND) from None

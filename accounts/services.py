@@ -2,25 +2,31 @@
 
 from __future__ import annotations
 
+import logging
+import uuid
 from typing import Any
 
 from django.contrib.auth import authenticate
 from django.contrib.auth.models import Group
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken
 
+from accounts import error_codes, hooks
 from accounts.models import STAFF_ROLES, Organization, Role, User, normalize_email
 from crm import ratelimit
 from crm.errors import Conflict, Forbidden, RateLimited, ValidationFailed
 
+logger = logging.getLogger(__name__)
+
 
 class InvalidCredentials(ValidationFailed):
     status_code = 401
-    code = "invalid_credentials"
+    code = error_codes.INVALID_CREDENTIALS
     default_detail = "Email or password is incorrect."
 
 
@@ -35,7 +41,9 @@ def _password_errors(password: str, user: User) -> list[str]:
 def _check_password(password: str, user: User, field: str = "password") -> None:
     errors = _password_errors(password, user)
     if errors:
-        raise ValidationFailed(" ".join(errors), code="weak_password", fields={field: errors})
+        raise ValidationFailed(
+            " ".join(errors), code=error_codes.WEAK_PASSWORD, fields={field: errors}
+        )
 
 
 def _email_taken(email: str) -> bool:
@@ -53,13 +61,20 @@ def tokens_for(user: User) -> dict[str, str]:
     return {"access": str(refresh.access_token), "refresh": str(refresh)}
 
 
+def organization_default() -> Organization:
+    """The default organization, created on first use (a write: it is not a selector)."""
+    return Organization.objects.default()
+
+
 @transaction.atomic
 def organization_create(*, slug: str, name: str) -> Organization:
     slug = slugify(slug)
     if not slug:
-        raise ValidationFailed("An organization needs a slug.", code="invalid_slug")
+        raise ValidationFailed("An organization needs a slug.", code=error_codes.INVALID_SLUG)
     if Organization.objects.filter(slug=slug).exists():
-        raise Conflict(f"Organization {slug!r} already exists.", code="organization_exists")
+        raise Conflict(
+            f"Organization {slug!r} already exists.", code=error_codes.ORGANIZATION_EXISTS
+        )
     return Organization.objects.create(slug=slug, name=name or slug)
 
 
@@ -70,7 +85,7 @@ def user_create(
     if _email_taken(email):
         raise ValidationFailed(
             "A user with this email already exists.",
-            code="email_taken",
+            code=error_codes.EMAIL_TAKEN,
             fields={"email": ["A user with this email already exists."]},
         )
     user = User(email=email, name=name.strip(), role=role, organization=organization)
@@ -85,7 +100,7 @@ def user_create(
     except IntegrityError:  # a concurrent request took the email between check and insert
         raise ValidationFailed(
             "A user with this email already exists.",
-            code="email_taken",
+            code=error_codes.EMAIL_TAKEN,
             fields={"email": ["A user with this email already exists."]},
         ) from None
     user_groups_sync(user)
@@ -106,7 +121,7 @@ def staff_user_create(
     if not actor.is_org_admin:
         raise Forbidden("Only an organization admin manages staff.")
     if role not in Role.values:
-        raise ValidationFailed(f"Unknown role {role!r}.", code="invalid_role")
+        raise ValidationFailed(f"Unknown role {role!r}.", code=error_codes.INVALID_ROLE)
     return user_create(
         organization=actor.organization, email=email, name=name, role=role, password=password
     )
@@ -128,12 +143,12 @@ def user_update(
         raise Forbidden("Only an organization admin manages users.")
     if user.pk == actor.pk and (is_active is False or (role and role != actor.role)):
         raise ValidationFailed(
-            "You cannot deactivate yourself or change your own role.", code="self_change"
+            "You cannot deactivate yourself or change your own role.", code=error_codes.SELF_CHANGE
         )
     changed: list[str] = []
     if role is not None and role != user.role:
         if role not in Role.values:
-            raise ValidationFailed(f"Unknown role {role!r}.", code="invalid_role")
+            raise ValidationFailed(f"Unknown role {role!r}.", code=error_codes.INVALID_ROLE)
         user.role = role
         changed.append("role")
     if is_active is not None and is_active != user.is_active:
@@ -162,21 +177,30 @@ def user_sessions_revoke(*, user: User) -> None:
 
 
 def auth_login(*, email: str, password: str, ip: str) -> User:
-    """Check credentials, refusing after too many failures per address and per email."""
+    """Check credentials, refusing after too many failures per address and per email.
+
+    Every attempt takes a slot of both limits before the password is checked, and gives it
+    back when it signs in: a burst of concurrent attempts checks at most the limit's number
+    of passwords, and once it is spent even the right password is refused.
+    """
     email = normalize_email(email)
+    reservations: list[ratelimit.Reservation] = []
     for scope, ident in (("login_ip", ip), ("login_email", email)):
-        decision = ratelimit.peek(scope, ident)
-        if not decision.allowed:
+        reservation = ratelimit.reserve(scope, ident)
+        reservations.append(reservation)
+        if not reservation.decision.allowed:
+            for taken in reservations:
+                ratelimit.release(taken)
             raise RateLimited(
                 "Too many failed sign-in attempts. Try again later.",
-                code="login_throttled",
-                retry_after=decision.retry_after,
+                code=error_codes.LOGIN_THROTTLED,
+                retry_after=reservation.decision.retry_after,
             )
     user = authenticate(username=email, password=password)
     if user is None:
-        ratelimit.hit("login_ip", ip)
-        ratelimit.hit("login_email", email)
         raise InvalidCredentials()
+    for taken in reservations:
+        ratelimit.release(taken)
     return user
 
 
@@ -193,19 +217,37 @@ def profile_update(
     if name is not None:
         user.name = name.strip()
         fields.append("name")
-    if avatar is not None:
-        user.avatar = avatar
-        fields.append("avatar")
     if new_password is not None:
         if not old_password or not user.check_password(old_password):
             raise ValidationFailed(
                 "The current password is incorrect.",
-                code="wrong_password",
+                code=error_codes.WRONG_PASSWORD,
                 fields={"old_password": ["The current password is incorrect."]},
             )
         _check_password(new_password, user, field="new_password")
         user.set_password(new_password)
         fields.append("password")
+    if avatar is not None:
+        _avatar_replace(user, avatar)
+        fields.append("avatar")
     if fields:
         user.save(update_fields=fields)
     return user
+
+
+def _avatar_replace(user: User, content: Any) -> None:
+    """Check and resize the upload through the media pipeline (it may refuse it), store it
+    under a fresh name, and remove the previous file once the change is committed."""
+    data, ext = hooks.avatar_prepare(user=user, content=content)
+    storage = user.avatar.storage
+    previous = user.avatar.name
+    user.avatar.save(f"{uuid.uuid4().hex}.{ext}", ContentFile(data), save=False)
+    if previous:
+        transaction.on_commit(lambda: _file_delete(storage, previous))
+
+
+def _file_delete(storage: Any, name: str) -> None:
+    try:
+        storage.delete(name)
+    except OSError:
+        logger.warning("Could not delete the previous avatar %s", name, exc_info=True)

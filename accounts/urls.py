@@ -13,4 +13,5 @@ urlpatterns = [
     path("users/search", api.UserSearchApi.as_view(), name="user-search"),
     path("users", api.UserListApi.as_view(), name="user-list"),
     path("users/<int:user_id>", api.UserDetailApi.as_view(), name="user-detail"),
+    path("users/<int:user_id>/avatar", api.UserAvatarApi.as_view(), name="user-avatar"),
 ]

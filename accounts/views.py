@@ -13,12 +13,13 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts import selectors, services
 from accounts.forms import LoginForm, ProfileForm, RegisterForm
+from crm.client_ip import request_ip
 from crm.errors import DomainError, RateLimited
-from crm.ratelimit import RegisterThrottle, hit
+from crm.ratelimit import hit
 
 
 def _client_ip(request: HttpRequest) -> str:
-    return RegisterThrottle().get_ident(request)
+    return request_ip(request)
 
 
 def _home_for(user) -> str:
@@ -78,7 +79,7 @@ def register_view(request: HttpRequest) -> HttpResponse:
                 raise RateLimited("Too many sign-ups from your network. Try again later.")
             slug = form.cleaned_data["organization"] or settings.DEFAULT_ORGANIZATION
             organization = (
-                selectors.default_organization()
+                services.organization_default()
                 if slug == settings.DEFAULT_ORGANIZATION
                 else selectors.organization_by_slug(slug)
             )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -10,11 +9,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import User
-from chats import selectors, services
+from chats import outputs, selectors, services
 from chats.models import Chat, ChatKind, ChatStatus, MessageKind, Priority
 from chats.payloads import chat_data, message_data
 from crm.errors import Forbidden, ValidationFailed
 from crm.pagination import PageNumberPagination
+from crm.query import ID_MAX, id_field, is_id
 
 
 def render_chat(chat: Chat, *, viewer: User) -> dict:
@@ -57,24 +57,29 @@ class ChatListApi(APIView):
         priority = CommaChoices(choices=Priority.values)
         assigned = serializers.BooleanField(required=False, allow_null=True, default=None)
         assignee = serializers.CharField(required=False)
-        inbox = serializers.IntegerField(required=False, min_value=1)
+        inbox = id_field(required=False)
         unread = serializers.BooleanField(required=False, allow_null=True, default=None)
         q = serializers.CharField(required=False, allow_blank=True, max_length=200, default="")
 
         def validate_assignee(self, value: str) -> int | str:
             if value == "me":
                 return value
-            if not value.isdigit():
+            if not is_id(value):
                 raise serializers.ValidationError("Use 'me' or a user id.")
             return int(value)
 
     class Input(serializers.Serializer):
         kind = serializers.ChoiceField(choices=[ChatKind.DIRECT, ChatKind.GROUP, ChatKind.PROJECT])
         participant_ids = serializers.ListField(
-            child=serializers.IntegerField(min_value=1), required=False, default=list
+            child=serializers.IntegerField(min_value=1, max_value=ID_MAX),
+            required=False,
+            default=list,
+            max_length=200,
         )
         name = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
-        project_id = serializers.IntegerField(required=False, min_value=1, allow_null=True)
+        project_id = serializers.IntegerField(
+            required=False, min_value=1, max_value=ID_MAX, allow_null=True
+        )
 
     @extend_schema(
         operation_id="chats_list",
@@ -90,7 +95,7 @@ class ChatListApi(APIView):
             OpenApiParameter("unread", bool),
             OpenApiParameter("q", str, description="customer name or email, subject, name"),
         ],
-        responses=OpenApiTypes.OBJECT,
+        responses=outputs.ChatPage,
     )
     def get(self, request: Request) -> Response:
         params = self.Filters(data=request.query_params)
@@ -114,7 +119,7 @@ class ChatListApi(APIView):
             [render_chat(chat, viewer=request.user) for chat in page]
         )
 
-    @extend_schema(request=Input, responses={200: OpenApiTypes.OBJECT, 201: OpenApiTypes.OBJECT})
+    @extend_schema(request=Input, responses={200: outputs.ChatOutput, 201: outputs.ChatOutput})
     def post(self, request: Request) -> Response:
         if not request.user.is_staff:
             raise Forbidden("Only staff create chats.", code="staff_only")
@@ -151,7 +156,7 @@ class ChatListApi(APIView):
 class MyChatApi(APIView):
     """The customer's support chat in the web inbox, created on the first call."""
 
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=outputs.ChatOutput)
     def get(self, request: Request) -> Response:
         if request.user.is_staff:
             raise Forbidden(
@@ -167,11 +172,11 @@ class ChatDetailApi(APIView):
         status = serializers.ChoiceField(choices=ChatStatus.choices, required=False)
         priority = serializers.ChoiceField(choices=Priority.choices, required=False)
 
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=outputs.ChatOutput)
     def get(self, request: Request, chat_id: int) -> Response:
         return Response(_detail(chat_id, request.user))
 
-    @extend_schema(request=Input, responses=OpenApiTypes.OBJECT)
+    @extend_schema(request=Input, responses=outputs.ChatOutput)
     def patch(self, request: Request, chat_id: int) -> Response:
         chat = selectors.chat_for(request.user, chat_id)
         params = self.Input(data=request.data)
@@ -182,9 +187,9 @@ class ChatDetailApi(APIView):
 
 class ChatParticipantsApi(APIView):
     class Input(serializers.Serializer):
-        user_id = serializers.IntegerField(min_value=1)
+        user_id = serializers.IntegerField(min_value=1, max_value=ID_MAX)
 
-    @extend_schema(request=Input, responses=OpenApiTypes.OBJECT)
+    @extend_schema(request=Input, responses=outputs.ChatOutput)
     def post(self, request: Request, chat_id: int) -> Response:
         chat = selectors.chat_for(request.user, chat_id)
         params = self.Input(data=request.data)
@@ -209,7 +214,10 @@ class MessageInput(serializers.Serializer):
     )
     kind = serializers.ChoiceField(choices=MessageKind.choices, default=MessageKind.TEXT)
     attachment_ids = serializers.ListField(
-        child=serializers.IntegerField(min_value=1), required=False, default=list
+        child=serializers.IntegerField(min_value=1, max_value=ID_MAX),
+        required=False,
+        default=list,
+        max_length=50,
     )
     client_id = serializers.CharField(
         required=False, allow_null=True, allow_blank=True, default=None
@@ -234,8 +242,8 @@ def _send(request: Request, *, chat_id: int, data: dict) -> Response:
 
 class ChatMessagesApi(APIView):
     class Cursor(serializers.Serializer):
-        before = serializers.IntegerField(required=False, min_value=1)
-        after = serializers.IntegerField(required=False, min_value=0)
+        before = id_field(required=False)
+        after = serializers.IntegerField(required=False, min_value=0, max_value=ID_MAX)
         limit = serializers.IntegerField(
             required=False,
             min_value=1,
@@ -249,7 +257,7 @@ class ChatMessagesApi(APIView):
             OpenApiParameter("after", int, description="messages newer than this id"),
             OpenApiParameter("limit", int, description="1-200, default 50"),
         ],
-        responses=OpenApiTypes.OBJECT,
+        responses=outputs.MessageHistory,
     )
     def get(self, request: Request, chat_id: int) -> Response:
         params = self.Cursor(data=request.query_params)
@@ -260,7 +268,10 @@ class ChatMessagesApi(APIView):
             {"results": [message_data(m) for m in page.messages], "has_more": page.has_more}
         )
 
-    @extend_schema(request=MessageInput, responses={201: OpenApiTypes.OBJECT})
+    @extend_schema(
+        request=MessageInput,
+        responses={201: outputs.MessageOutput, 200: outputs.MessageOutput},
+    )
     def post(self, request: Request, chat_id: int) -> Response:
         params = MessageInput(data=request.data)
         params.is_valid(raise_exception=True)
@@ -271,7 +282,7 @@ class LegacyMessageCreateApi(APIView):
     """``POST /api/messages`` in the shape older clients send: chat_id, content, message_type."""
 
     class Input(serializers.Serializer):
-        chat_id = serializers.IntegerField(min_value=1)
+        chat_id = serializers.IntegerField(min_value=1, max_value=ID_MAX)
         content = serializers.CharField(
             required=False, allow_blank=True, default="", trim_whitespace=False
         )
@@ -279,13 +290,18 @@ class LegacyMessageCreateApi(APIView):
             choices=MessageKind.choices, default=MessageKind.TEXT
         )
         attachment_ids = serializers.ListField(
-            child=serializers.IntegerField(min_value=1), required=False, default=list
+            child=serializers.IntegerField(min_value=1, max_value=ID_MAX),
+            required=False,
+            default=list,
+            max_length=50,
         )
         client_id = serializers.CharField(
             required=False, allow_null=True, allow_blank=True, default=None
         )
 
-    @extend_schema(request=Input, responses={201: OpenApiTypes.OBJECT})
+    @extend_schema(
+        request=Input, responses={201: outputs.MessageOutput, 200: outputs.MessageOutput}
+    )
     def post(self, request: Request) -> Response:
         params = self.Input(data=request.data)
         params.is_valid(raise_exception=True)
@@ -306,11 +322,11 @@ class MessageDetailApi(APIView):
     class Input(serializers.Serializer):
         text = serializers.CharField(allow_blank=True, trim_whitespace=False)
 
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=outputs.MessageOutput)
     def get(self, request: Request, message_id: int) -> Response:
         return Response(message_data(selectors.message_for(request.user, message_id)))
 
-    @extend_schema(request=Input, responses=OpenApiTypes.OBJECT)
+    @extend_schema(request=Input, responses=outputs.MessageOutput)
     def patch(self, request: Request, message_id: int) -> Response:
         message = selectors.message_for(request.user, message_id)
         params = self.Input(data=request.data)
@@ -330,7 +346,7 @@ class MessageDetailApi(APIView):
 class MessageSearchApi(APIView):
     class Params(serializers.Serializer):
         q = serializers.CharField(max_length=200)
-        chat_id = serializers.IntegerField(required=False, min_value=1)
+        chat_id = id_field(required=False)
         limit = serializers.IntegerField(
             required=False, min_value=1, max_value=selectors.SEARCH_LIMIT, default=20
         )
@@ -341,7 +357,7 @@ class MessageSearchApi(APIView):
             OpenApiParameter("chat_id", int),
             OpenApiParameter("limit", int, description="1-50, default 20"),
         ],
-        responses=OpenApiTypes.OBJECT,
+        responses=outputs.MessageResults,
     )
     def get(self, request: Request) -> Response:
         params = self.Params(data=request.query_params)
@@ -355,12 +371,16 @@ class MessageSearchApi(APIView):
 
 class ChatReadApi(APIView):
     class Input(serializers.Serializer):
-        up_to = serializers.IntegerField(required=False, min_value=0, allow_null=True)
+        up_to = serializers.IntegerField(
+            required=False, min_value=0, max_value=ID_MAX, allow_null=True
+        )
         message_ids = serializers.ListField(
-            child=serializers.IntegerField(min_value=1), required=False, max_length=1000
+            child=serializers.IntegerField(min_value=1, max_value=ID_MAX),
+            required=False,
+            max_length=1000,
         )
 
-    @extend_schema(request=Input, responses=OpenApiTypes.OBJECT)
+    @extend_schema(request=Input, responses=outputs.ReadState)
     def post(self, request: Request, chat_id: int) -> Response:
         chat = selectors.chat_for(request.user, chat_id)
         params = self.Input(data=request.data)
@@ -383,6 +403,6 @@ class ChatReadApi(APIView):
 
 
 class UnreadCountsApi(APIView):
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=outputs.UnreadCounts)
     def get(self, request: Request) -> Response:
         return Response(selectors.unread_counts_for(request.user))

@@ -9,9 +9,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.api import IsStaff
-from chats import selectors, services
+from chats import outputs, selectors, services
 from chats.models import Inbox, InboxKind
+from crm.permissions import IsStaff
 
 
 def inbox_data(inbox: Inbox) -> dict:
@@ -23,6 +23,12 @@ def inbox_data(inbox: Inbox) -> dict:
         "is_active": inbox.is_active,
         "phone_number_id": inbox.phone_number_id,
         "callback_url": inbox.callback_url,
+        "greeting": inbox.greeting,
+        "away_message": inbox.away_message,
+        "working_hours": inbox.working_hours,
+        "timezone": inbox.timezone,
+        "bot_enabled": inbox.bot_enabled,
+        "handoff_keywords": inbox.handoff_keywords,
         "secrets_set": {field: bool(getattr(inbox, field)) for field in Inbox.SECRET_FIELDS},
         "created_at": inbox.created_at,
     }
@@ -37,6 +43,13 @@ class _Settings(serializers.Serializer):
     webhook_secret = serializers.CharField(max_length=256, required=False, allow_blank=True)
     api_token = serializers.CharField(max_length=256, required=False, allow_blank=True)
     callback_url = serializers.URLField(max_length=500, required=False, allow_blank=True)
+    # Automation: the shapes are checked here, the contents by the service (one 400 per field).
+    greeting = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+    away_message = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+    working_hours = serializers.JSONField(required=False, allow_null=True)
+    timezone = serializers.CharField(max_length=64, required=False)
+    bot_enabled = serializers.BooleanField(required=False)
+    handoff_keywords = serializers.JSONField(required=False)
 
 
 class InboxListApi(APIView):
@@ -48,12 +61,15 @@ class InboxListApi(APIView):
         )
         name = serializers.CharField(max_length=120)
 
-    @extend_schema(operation_id="inboxes_list", responses={200: None})
+    @extend_schema(operation_id="inboxes_list", responses={200: outputs.InboxResults})
     def get(self, request: Request) -> Response:
+        # The web inbox exists from the first listing on, so its automation can be set up
+        # before the first customer writes.
+        selectors.web_inbox_for(organization=request.user.organization_id)
         inboxes = selectors.inboxes_of(request.user)[:200]
         return Response({"results": [inbox_data(i) for i in inboxes]})
 
-    @extend_schema(request=Input, responses={201: None})
+    @extend_schema(request=Input, responses={201: outputs.InboxCreated})
     def post(self, request: Request) -> Response:
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
@@ -70,11 +86,11 @@ class InboxDetailApi(APIView):
         name = serializers.CharField(max_length=120, required=False)
         is_active = serializers.BooleanField(required=False)
 
-    @extend_schema(responses={200: None})
+    @extend_schema(responses={200: outputs.InboxOutput})
     def get(self, request: Request, inbox_id: int) -> Response:
         return Response(inbox_data(selectors.inbox_for(request.user, inbox_id)))
 
-    @extend_schema(request=Input, responses={200: None})
+    @extend_schema(request=Input, responses={200: outputs.InboxOutput})
     def patch(self, request: Request, inbox_id: int) -> Response:
         selectors.inbox_for(request.user, inbox_id)  # 404 before 400 for another tenant's id
         data = self.Input(data=request.data, partial=True)

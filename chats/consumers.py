@@ -35,15 +35,16 @@ from rest_framework.exceptions import APIException
 
 from accounts.api import user_payload
 from accounts.models import User
-from chats import presence
+from chats import presence, viewers
 from chats.payloads import message_data
 from chats.selectors import chat_for
 from chats.services import chat_mark_read, message_send
-from crm import outage, ratelimit
+from crm import outage, parsers, ratelimit
 from crm.errors import DomainError, api_exception_handler
 from crm.events import chat_group, encode, staff_group, user_group
 from crm.logging import bind_socket
 from crm.metrics import WS_CONNECTIONS
+from crm.query import ID_MAX
 
 logger = logging.getLogger(__name__)
 
@@ -73,22 +74,29 @@ class FrameError(Exception):
 
 
 class ChatRef(serializers.Serializer):
-    chat_id = serializers.IntegerField(min_value=1)
+    chat_id = serializers.IntegerField(min_value=1, max_value=ID_MAX)
+
+
+class TypingInput(ChatRef):
+    # Staff writing an internal note: the typing is shown to staff only.
+    note = serializers.BooleanField(default=False)
 
 
 class MessageSendInput(ChatRef):
     text = serializers.CharField(allow_blank=True, default="", trim_whitespace=False)
     kind = serializers.CharField(default="text", max_length=16)
     attachment_ids = serializers.ListField(
-        child=serializers.IntegerField(min_value=1), default=list, max_length=50
+        child=serializers.IntegerField(min_value=1, max_value=ID_MAX), default=list, max_length=50
     )
     client_id = serializers.CharField(required=False, allow_null=True, max_length=200)
 
 
 class MessagesReadInput(ChatRef):
-    up_to = serializers.IntegerField(required=False, allow_null=True, min_value=0)
+    up_to = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=ID_MAX)
     message_ids = serializers.ListField(
-        child=serializers.IntegerField(min_value=1), required=False, max_length=500
+        child=serializers.IntegerField(min_value=1, max_value=ID_MAX),
+        required=False,
+        max_length=500,
     )
 
 
@@ -167,7 +175,8 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
         # Log lines of this connection carry its id; each frame's also a request id of its own.
         self.connection_request_id = bind_socket(user_id=user.pk)
         self.joined: set[int] = set()
-        self.typing: dict[int, tuple[float, asyncio.Task]] = {}
+        # chat id → (when it was last announced, the expiry task, staff only: a note)
+        self.typing: dict[int, tuple[float, asyncio.Task, bool]] = {}
         self.heartbeat: asyncio.Task | None = None
         self.member_groups = [user_group(user.pk)]
         if user.is_staff:
@@ -210,6 +219,8 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
         try:
             for chat_id in list(self.typing):
                 await self._typing_stop(chat_id)
+            for chat_id in list(self.joined):
+                await self._viewers_change(chat_id, add=False)
             for group in self.member_groups + [chat_group(cid) for cid in self.joined]:
                 await self.channel_layer.group_discard(group, self.channel_name)
             await presence.connection_closed(user_id=self.user.pk, connection=self.channel_name)
@@ -242,6 +253,7 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
                 await presence.connection_refresh(
                     user_id=self.user.pk, connection=self.channel_name
                 )
+                await self._viewers_refresh()
             except Exception as exc:  # a Redis or database hiccup must not end the connection
                 if outage.part_down(exc) is None:
                     logger.exception("Presence heartbeat failed for user %s", self.user.pk)
@@ -252,6 +264,8 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
 
     async def crm_event(self, event: dict) -> None:
         if event.get("skip_user") == self.user.pk:
+            return
+        if event.get("staff_only") and not self.user.is_staff:
             return
         await self.send(text_data=event["text"])
 
@@ -322,7 +336,7 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
         if len(text_data) > MAX_FRAME_BYTES or len(text_data.encode()) > MAX_FRAME_BYTES:
             raise FrameError("frame_too_large", f"A frame is at most {MAX_FRAME_BYTES} bytes.")
         try:
-            frame = json.loads(text_data)
+            frame = parsers.loads(text_data)  # bounded: nesting past 1,024 levels is refused
         except ValueError:
             raise FrameError("invalid_json", "A frame must be valid JSON.") from None
         if not isinstance(frame, dict):
@@ -342,10 +356,13 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
 
     def _kind_and_data(self, frame: dict) -> tuple[str, dict]:
         kind = frame.get("type")
+        if kind is not None and not isinstance(kind, str):
+            raise FrameError("invalid_frame", 'type must be a string, such as "chat:join".')
         if kind not in self.REQUESTS:
             raise FrameError(
                 "unknown_type",
-                f"Unknown frame type {kind!r}; one of: {', '.join(sorted(self.REQUESTS))}.",
+                f"Unknown frame type {(kind or '')[:64]!r}; "
+                f"one of: {', '.join(sorted(self.REQUESTS))}.",
             )
         data = frame.get("data")
         if data is None:
@@ -365,6 +382,7 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
             await self.channel_layer.group_add(chat_group(chat_id), self.channel_name)
             self.joined.add(chat_id)
         await self.send_json({"type": "chat:joined", "data": {"chat_id": chat_id}})
+        await self._viewers_change(chat_id, add=True)
         return {"chat_id": chat_id}
 
     async def on_chat_leave(self, data: dict) -> dict:
@@ -373,6 +391,7 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
             await self._typing_stop(chat_id)
             await self.channel_layer.group_discard(chat_group(chat_id), self.channel_name)
             self.joined.discard(chat_id)
+            await self._viewers_change(chat_id, add=False)
         return {"chat_id": chat_id}
 
     async def on_message_send(self, data: dict) -> dict:
@@ -386,16 +405,22 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
         return await database_sync_to_async(_messages_read)(self.user, valid)
 
     async def on_typing_start(self, data: dict) -> dict:
-        chat_id = self._joined_chat(data)
+        valid = _valid(TypingInput, data)
+        chat_id = self._joined_chat(valid)
+        note = valid["note"] and self.user.is_staff
         loop = asyncio.get_running_loop()
         previous = self.typing.pop(chat_id, None)
         announced_at = previous[0] if previous else None
         if previous:
             previous[1].cancel()
+            if previous[2] != note:  # from a note to a reply or back: a new audience
+                await self._typing_send("typing:stop", chat_id, note=previous[2])
+                announced_at = None
         if announced_at is None or loop.time() - announced_at >= TYPING_REPEAT_SECONDS:
-            await self._typing_send("typing:start", chat_id)
+            await self._typing_send("typing:start", chat_id, note=note)
             announced_at = loop.time()
-        self.typing[chat_id] = (announced_at, asyncio.create_task(self._typing_expire(chat_id)))
+        expiry = asyncio.create_task(self._typing_expire(chat_id, note))
+        self.typing[chat_id] = (announced_at, expiry, note)
         return {"chat_id": chat_id}
 
     async def on_typing_stop(self, data: dict) -> dict:
@@ -424,28 +449,62 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
             raise FrameError("chat_not_joined", "Send chat:join for this chat first.")
         return chat_id
 
-    async def _typing_expire(self, chat_id: int) -> None:
+    async def _typing_expire(self, chat_id: int, note: bool) -> None:
         await asyncio.sleep(TYPING_TIMEOUT_SECONDS)
         self.typing.pop(chat_id, None)
-        await self._typing_send("typing:stop", chat_id)
+        await self._typing_send("typing:stop", chat_id, note=note)
 
     async def _typing_stop(self, chat_id: int) -> None:
         state = self.typing.pop(chat_id, None)
         if state is not None:
             state[1].cancel()
-            await self._typing_send("typing:stop", chat_id)
+            await self._typing_send("typing:stop", chat_id, note=state[2])
 
-    async def _typing_send(self, event: str, chat_id: int) -> None:
+    async def _typing_send(self, event: str, chat_id: int, *, note: bool = False) -> None:
         # Ephemeral and outside any transaction: straight to the layer, not through send_event.
+        # Typing a note reaches staff connections only (crm_event drops it for customers).
+        data: dict[str, Any] = {"chat_id": chat_id, "user_id": self.user.pk}
+        if note:
+            data["note"] = True
         await self.channel_layer.group_send(
             chat_group(chat_id),
             {
                 "type": "crm.event",
                 "event": event,
-                "text": encode(event, {"chat_id": chat_id, "user_id": self.user.pk}),
+                "text": encode(event, data),
                 "skip_user": self.user.pk,
+                "staff_only": note,
             },
         )
+
+    # --- Viewers: staff who have a chat open (chats.viewers) ---
+
+    async def _viewers_change(self, chat_id: int, *, add: bool) -> None:
+        if not self.user.is_staff:
+            return
+        try:
+            await viewers.announce(
+                self.channel_layer,
+                organization_id=self.user.organization_id,
+                chat_id=chat_id,
+                user_id=self.user.pk,
+                name=self.user.name or self.user.email.split("@")[0],
+                connection=self.channel_name,
+                add=add,
+            )
+        except Exception:  # a Redis hiccup must not fail the join or the disconnect
+            logger.exception("Could not update the viewers of chat %s", chat_id)
+
+    async def _viewers_refresh(self) -> None:
+        if self.user.is_staff and self.joined:
+            await viewers.refresh(
+                self.channel_layer,
+                organization_id=self.user.organization_id,
+                chat_ids=list(self.joined),
+                user_id=self.user.pk,
+                name=self.user.name or self.user.email.split("@")[0],
+                connection=self.channel_name,
+            )
 
     # --- Output ---
 

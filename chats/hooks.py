@@ -19,16 +19,21 @@ if TYPE_CHECKING:
 MessageCallback = Callable[["Message"], None]
 
 _message_stored: list[MessageCallback] = []
+# Callbacks that may post messages in answer (inbox automation): they run after all the
+# others, so that every callback hears of a message before the answers to it.
+_message_answered: list[MessageCallback] = []
 
 
-def on_message_stored(callback: MessageCallback) -> MessageCallback:
+def on_message_stored(callback: MessageCallback, *, answers: bool = False) -> MessageCallback:
     """Register ``callback(message)`` for every newly stored message (not for a retry that
-    returned an existing one). Usable as a decorator; registering twice is a no-op."""
-    if callback not in _message_stored:
-        _message_stored.append(callback)
+    returned an existing one). ``answers=True`` for a callback that posts messages in reply.
+    Usable as a decorator; registering twice is a no-op."""
+    callbacks = _message_answered if answers else _message_stored
+    if callback not in callbacks:
+        callbacks.append(callback)
     return callback
 
 
 def message_stored(message: Message) -> None:
-    for callback in list(_message_stored):
+    for callback in [*_message_stored, *_message_answered]:
         callback(message)

@@ -13,6 +13,13 @@ class InboxKind(models.TextChoices):
     API = "api", "API channel"
 
 
+DEFAULT_HANDOFF_KEYWORDS = ("operator", "оператор", "human", "человек", "/operator")
+
+
+def default_handoff_keywords() -> list[str]:
+    return list(DEFAULT_HANDOFF_KEYWORDS)
+
+
 class Inbox(models.Model):
     """Where customer conversations arrive. Secrets are write-only in the API."""
 
@@ -37,7 +44,28 @@ class Inbox(models.Model):
     webhook_secret = models.CharField(max_length=256, blank=True)
     api_token = models.CharField(max_length=256, blank=True)
     callback_url = models.URLField(max_length=500, blank=True)
+    # Automation (every kind): the inbox's own replies to customers, see the automation app.
+    greeting = models.TextField(blank=True, help_text="First reply to a new conversation.")
+    away_message = models.TextField(
+        blank=True, help_text="Reply outside working hours, at most once a day per conversation."
+    )
+    working_hours = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='{"mon": [["09:00", "18:00"]], ...} in the time zone; empty: always open.',
+    )
+    bot_enabled = models.BooleanField(
+        default=False,
+        help_text="New conversations start pending: a bot answers from canned responses.",
+    )
+    handoff_keywords = models.JSONField(
+        default=default_handoff_keywords,
+        blank=True,
+        help_text="Words with which a customer asks the bot for a person.",
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+    # Of the working hours. Declared last: the name shadows django.utils.timezone in the body.
+    timezone = models.CharField(max_length=64, default="UTC", help_text="IANA time zone name.")
 
     class Meta:
         ordering = ["id"]
@@ -286,6 +314,8 @@ class Message(models.Model):
     client_id = models.CharField(max_length=64, null=True, blank=True)
     external_id = models.CharField(max_length=128, null=True, blank=True)
     delivery = models.CharField(max_length=16, choices=Delivery.choices, null=True, blank=True)
+    # The inbox's own greeting, away message or bot answer (no sender, kind text, public).
+    automated = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
     edited_at = models.DateTimeField(null=True, blank=True)
     deleted_at = models.DateTimeField(null=True, blank=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from accounts.avatars import avatar_url
 from accounts.models import User
 from chats.models import Chat, Message
 from media.payloads import media_data
@@ -13,7 +14,7 @@ def user_brief(user: User | None) -> dict | None:
     return {
         "id": user.pk,
         "name": user.name or user.email.split("@")[0],
-        "avatar": user.avatar.url if user.avatar else None,
+        "avatar": avatar_url(user),
         "role": user.role,
         "is_online": user.is_online,
     }
@@ -41,6 +42,7 @@ def message_data(message: Message) -> dict:
         "external_id": message.external_id,
         "delivery": message.delivery,
         "staff_only": message.staff_only,
+        "automated": message.automated,
         "created_at": message.created_at,
         "edited_at": message.edited_at,
         "deleted_at": message.deleted_at,
@@ -65,6 +67,13 @@ def chat_data(
             last_message = chat.last_public_message if chat.last_public_message_id else None
     if last_message is not None and last_message.staff_only and not viewer_is_staff:
         last_message = None
+    if viewer_is_staff:
+        last_message_at, last_activity_at = chat.last_message_at, chat.last_activity_at
+    else:
+        # A note must not show the customer that staff wrote something: their times follow
+        # the newest message they may read (or the chat's creation), never a note.
+        last_message_at = last_message.created_at if last_message is not None else None
+        last_activity_at = max(filter(None, (last_message_at, chat.created_at)))
     data = {
         "id": chat.pk,
         "kind": chat.kind,
@@ -88,8 +97,8 @@ def chat_data(
         "closed_at": chat.closed_at,
         "project_id": chat.project_id,
         "last_message": message_data(last_message) if last_message is not None else None,
-        "last_message_at": chat.last_message_at,
-        "last_activity_at": chat.last_activity_at,
+        "last_message_at": last_message_at,
+        "last_activity_at": last_activity_at,
         "created_at": chat.created_at,
         "unread_count": unread_count,
         "participants": [user_brief(u) for u in participants or ()],

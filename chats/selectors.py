@@ -176,7 +176,13 @@ def chats_for_list(viewer: User, filters: ChatFilters | None = None) -> QuerySet
             | Q(subject__icontains=text)
             | Q(name__icontains=text)
         )
-    return with_list_data(chats, viewer=viewer).order_by("-last_activity_at", "-id")
+    chats = with_list_data(chats, viewer=viewer)
+    if viewer.is_staff:
+        return chats.order_by("-last_activity_at", "-id")
+    # Customers: by the newest message they may read, so a note never moves a chat up.
+    return chats.annotate(
+        public_activity_at=Coalesce("last_public_message__created_at", "created_at")
+    ).order_by("-public_activity_at", "-id")
 
 
 def with_list_data(chats: QuerySet[Chat], *, viewer: User) -> QuerySet[Chat]:

@@ -9,15 +9,27 @@ into that shape, so HTTP and WebSocket clients see the same codes.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404, HttpRequest, JsonResponse
+from django.views.debug import SafeExceptionReporterFilter
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 logger = logging.getLogger(__name__)
+
+
+class SecretSettingsFilter(SafeExceptionReporterFilter):
+    """Django's filter, also hiding URLs, cache locations and channel-layer hosts."""
+
+    hidden_settings = re.compile(
+        "API|TOKEN|KEY|SECRET|PASS|SIGNATURE|HTTP_COOKIE|URL|DSN|LOCATION|HOSTS|ADDRESS",
+        flags=re.IGNORECASE,
+    )
 
 
 class DomainError(Exception):
@@ -89,6 +101,8 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
         if isinstance(exc, RateLimited) and exc.retry_after is not None:
             response["Retry-After"] = str(exc.retry_after)
         return response
+    if isinstance(exc, RequestDataTooBig):
+        return Response(TOO_LARGE, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
@@ -110,8 +124,11 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
             body = {"detail": " ".join(messages) or "Invalid input.", "code": "invalid"}
         response.data = body
     else:
-        detail = exc.detail
-        response.data = {"detail": str(detail), "code": _code_of(exc)}
+        detail, code = exc.detail, _code_of(exc)
+        if isinstance(detail, dict):  # simplejwt: {"detail", "code", "messages"}
+            code = str(detail.get("code") or code)
+            detail = detail.get("detail") or _first_message(detail) or "Not authenticated."
+        response.data = {"detail": str(detail), "code": code}
         if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
             response.data["retry_after"] = int(exc.wait)
     return response
@@ -137,6 +154,16 @@ def _is_api(request: HttpRequest) -> bool:
     return request.path.startswith("/api/")
 
 
+TOO_LARGE = {"detail": "The request body is too large.", "code": "too_large"}
+
+
+@csrf_exempt  # it changes nothing, and a CSRF refusal would be an HTML page
+def api_not_found(request: HttpRequest, path: str = "") -> JsonResponse:
+    """The last API route: an unknown ``/api/…`` path is a JSON 404 in every mode (with DEBUG,
+    Django would answer its HTML page before ``handler404`` is asked)."""
+    return JsonResponse({"detail": "Not found.", "code": "not_found"}, status=404)
+
+
 def json_or_html_404(request: HttpRequest, exception: Exception | None = None):
     if _is_api(request):
         return JsonResponse({"detail": "Not found.", "code": "not_found"}, status=404)
@@ -156,6 +183,8 @@ def json_or_html_500(request: HttpRequest):
 
 
 def json_or_html_400(request: HttpRequest, exception: Exception | None = None):
+    if _is_api(request) and isinstance(exception, RequestDataTooBig):
+        return JsonResponse(TOO_LARGE, status=413)
     if _is_api(request):
         return JsonResponse({"detail": "Bad request.", "code": "bad_request"}, status=400)
     from django.views.defaults import bad_request

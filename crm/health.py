@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hmac
+import logging
 import time
 import uuid
 
@@ -12,6 +14,8 @@ from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+
+logger = logging.getLogger(__name__)
 
 
 @never_cache
@@ -66,10 +70,20 @@ CHECKS = {
 }
 
 
+def _has_metrics_token(request: HttpRequest) -> bool:
+    token = settings.METRICS_TOKEN
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    return bool(token) and scheme.lower() == "bearer" and hmac.compare_digest(given.strip(), token)
+
+
 @never_cache
 @require_GET
 def ready(request: HttpRequest) -> JsonResponse:
-    """Readiness: the database, the channel layer and the Celery broker answer."""
+    """Readiness: the database, the channel layer and the Celery broker answer.
+
+    Anyone learns which part is down; the error text (hosts, ports) only a caller with the
+    metrics token (``Authorization: Bearer <METRICS_TOKEN>``), and the log."""
+    details = _has_metrics_token(request)
     results: dict[str, dict] = {}
     failed: list[str] = []
     for name, check in CHECKS.items():
@@ -77,7 +91,11 @@ def ready(request: HttpRequest) -> JsonResponse:
         try:
             check()
         except Exception as exc:  # any failure makes the part "down"; its text helps the operator
-            results[name] = {"status": "down", "error": f"{type(exc).__name__}: {exc}"[:300]}
+            error = f"{type(exc).__name__}: {exc}"[:300]
+            logger.warning("Readiness: %s is down: %s", name, error)
+            results[name] = {"status": "down"}
+            if details:
+                results[name]["error"] = error
             failed.append(name)
         else:
             results[name] = {"status": "ok"}

@@ -129,6 +129,8 @@ def logging_config(*, level: str, fmt: str, file: str = "") -> dict:
         "handlers": handlers,
         "root": {"handlers": list(handlers), "level": level.upper()},
         "loggers": {
+            # Django's own console handler (DEBUG) would print every error a second time.
+            "django": {"handlers": [], "level": level.upper()},
             "django.db.backends": {"level": "WARNING"},
             # django-structlog logs every request and its error once; Django's own request
             # logger would log each error a second time.

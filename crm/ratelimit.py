@@ -12,6 +12,8 @@ processes but never lets a Redis outage fail or open up a request.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import math
 import re
 import threading
@@ -23,6 +25,7 @@ from django.core.cache import cache
 from rest_framework.throttling import BaseThrottle
 
 from crm import outage
+from crm.client_ip import request_ip
 
 _UNITS = {
     "s": 1,
@@ -75,6 +78,9 @@ def _window(rate: Rate, now: float) -> tuple[int, int]:
 
 
 def _key(scope: str, ident: str, index: int) -> str:
+    if len(ident) > 64 or not ident.isascii() or not ident.isprintable() or " " in ident:
+        # Whatever a client sent (an email, an address) stays a short, safe cache key.
+        ident = "h:" + hashlib.sha256(ident.encode("utf-8", "surrogatepass")).hexdigest()[:32]
     return f"rl:{scope}:{ident}:{index}"
 
 
@@ -127,6 +133,33 @@ async def ahit(scope: str, ident: str) -> Decision:
     return Decision(count <= rate.count, count, rate.count, retry_after)
 
 
+@dataclass(frozen=True)
+class Reservation:
+    """One counted attempt, given back with ``release`` when it turns out not to count."""
+
+    decision: Decision
+    key: str
+
+
+def reserve(scope: str, ident: str) -> Reservation:
+    """Count an attempt before doing it: check and count are one atomic step (the cache's
+    ``incr``: atomic on Redis, under a lock in the in-memory cache), so of any number of
+    concurrent attempts at most the limit are allowed through."""
+    rate = rate_for(scope)
+    index, _ = _window(rate, time.time())
+    return Reservation(hit(scope, ident), _key(scope, ident, index))
+
+
+def release(reservation: Reservation) -> None:
+    """Give back a reserved attempt (it succeeded, or another limit refused it)."""
+    # A window that expired meanwhile has nothing left to give back.
+    with contextlib.suppress(ValueError):
+        try:
+            cache.decr(reservation.key)
+        except outage.REDIS_ERRORS:
+            local_release(reservation.key)
+
+
 # --- The fallback while the cache is down: counters in this process -------------------------
 
 _local_counts: dict[str, tuple[int, float]] = {}  # key -> (count, expires at)
@@ -152,6 +185,13 @@ def local_hit(key: str, rate: Rate, exc: BaseException | None = None) -> int:
     return count + 1
 
 
+def local_release(key: str) -> None:
+    with _local_lock:
+        count, until = _local_counts.get(key, (0, 0.0))
+        if count > 0:
+            _local_counts[key] = (count - 1, until)
+
+
 def local_peek(key: str, exc: BaseException | None = None) -> int:
     if exc is not None:
         outage.report("rate_limit", exc)
@@ -172,6 +212,10 @@ class ScopeThrottle(BaseThrottle):
         if self.by_user and request.user and request.user.is_authenticated:
             return f"user:{request.user.pk}"
         return f"ip:{self.get_ident(request)}"
+
+    def get_ident(self, request) -> str:
+        # DRF's own believes any X-Forwarded-For: the address comes from TRUSTED_PROXIES.
+        return request_ip(request)
 
     def allow_request(self, request, view) -> bool:
         decision = hit(self.rate_scope, self.ident_for(request))

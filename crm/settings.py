@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "media",
     "operators",
     "workspace",
+    "automation",
 ]
 
 MIDDLEWARE = [
@@ -252,7 +253,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
+        "crm.parsers.BoundedJSONParser",  # orjson: deep nesting is a 400, not a 500
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
@@ -299,6 +300,10 @@ SPECTACULAR_SETTINGS = {
         "OrderStatusEnum": "orders.models.OrderStatus",
         "MediaKindEnum": "media.models.MediaKind",
         "StorageStateEnum": "media.models.StorageState",
+        "InboxKindEnum": "chats.models.InboxKind",
+        "PriorityEnum": "chats.models.Priority",
+        "DeliveryEnum": "chats.models.Delivery",
+        "AvailabilityEnum": "operators.models.Availability",
     },
 }
 
@@ -401,6 +406,9 @@ CSRF_COOKIE_HTTPONLY = False  # the cabinet's JavaScript reads it for fetch()
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+# How many proxies in front of the server append to X-Forwarded-For. 0: the socket's peer is the
+# client and the header is ignored; N: the client is the Nth address from the right.
+TRUSTED_PROXIES = env.int("TRUSTED_PROXIES", default=0)
 # /metrics: with a token, only "Authorization: Bearer <token>"; without one, only loopback.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 # PROMETHEUS_MULTIPROC_DIR (read by prometheus_client itself) turns on multiprocess mode: every
@@ -415,6 +423,10 @@ if PRODUCTION:
     SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
     if env.bool("BEHIND_TLS_PROXY", default=True):
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# Error pages and reports (the debug page too) never show settings whose names look secret;
+# URLs count, since DATABASE_URL, REDIS_URL and the broker URL carry passwords.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "crm.errors.SecretSettingsFilter"
 
 # --- Logging --------------------------------------------------------------------------------
 # LOG_FORMAT: "json" (one object per line; the production default) or "console" (readable).

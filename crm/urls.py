@@ -1,8 +1,9 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from crm import health, metrics
+from crm.errors import api_not_found
 
 admin.site.site_header = "Connector CRM back office"
 admin.site.site_title = "Connector CRM"
@@ -16,6 +17,7 @@ api_patterns = [
     path("", include("media.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    re_path(r"^(?P<path>.*)$", api_not_found),  # last: JSON 404 even with DEBUG
 ]
 
 urlpatterns = [

@@ -39,6 +39,7 @@ from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 
 from accounts.models import User
+from crm.client_ip import install_daphne_forwarding, scope_ip
 
 TICKET_PARAM = "ticket"
 TOKEN_PARAM = "token"  # noqa: S105 (the query parameter's name)
@@ -117,8 +118,11 @@ class WebSocketAuthMiddleware(BaseMiddleware):
         else:
             found = await session_user(scope)
             method, user = "session", (found if found.is_authenticated else None)
+        peer = scope.get("client") or ("", 0)
         scope = {
             **scope,
+            # The client's address by TRUSTED_PROXIES (daphne alone would believe any header).
+            "client": (scope_ip(scope), peer[1] if len(peer) > 1 else 0),
             "user": user or AnonymousUser(),
             "auth_method": method if user else None,
             "query_string": redact_query(query, drop=True).encode("latin-1"),
@@ -171,3 +175,4 @@ def install_access_log_redaction() -> None:
     import daphne.cli
 
     daphne.cli.AccessLogGenerator = RedactingAccessLog
+    install_daphne_forwarding()

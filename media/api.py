@@ -20,7 +20,8 @@ from rest_framework.views import APIView
 
 from chats.selectors import chat_for
 from crm.errors import NotFound, RateLimited
-from media import errors, selectors, services, uploads
+from crm.query import ID_MAX
+from media import error_codes, errors, selectors, services, uploads
 from media.models import MediaFile, MediaKind, StorageState
 from media.payloads import media_data, media_detail_data
 from media.storage import local_storage, remote_enabled, signed_url
@@ -69,7 +70,7 @@ class _UploadApi(APIView):
         if not decision.allowed:
             raise RateLimited(
                 "You are uploading files too fast.",
-                code="uploads_throttled",
+                code=error_codes.UPLOADS_THROTTLED,
                 retry_after=decision.retry_after,
             )
 
@@ -88,7 +89,9 @@ class _UploadApi(APIView):
 class MediaUploadApi(_UploadApi):
     class Input(serializers.Serializer):
         file = serializers.FileField(allow_empty_file=True, use_url=False)
-        chat_id = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+        chat_id = serializers.IntegerField(
+            required=False, allow_null=True, min_value=1, max_value=ID_MAX
+        )
 
     @extend_schema(request={"multipart/form-data": Input}, responses={201: MediaOutput})
     def post(self, request: Request) -> Response:
@@ -110,7 +113,9 @@ class MediaUploadManyApi(_UploadApi):
             min_length=1,
             max_length=10,
         )
-        chat_id = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+        chat_id = serializers.IntegerField(
+            required=False, allow_null=True, min_value=1, max_value=ID_MAX
+        )
 
     @extend_schema(
         request={"multipart/form-data": Input},
@@ -145,9 +150,9 @@ class _AnyAccept(BaseContentNegotiation):
         return renderers[0], renderers[0].media_type
 
 
-INLINE_MIMES = frozenset({"application/pdf"})
-# Nothing a browser renders from here may run script or load anything; PDFs are left out
-# because browsers' PDF viewers refuse to run inside a sandbox.
+# Nothing a browser renders from here may run script or load anything: every response carries
+# a sandboxing policy. Only images are shown inline; everything else, PDFs included (they can
+# carry JavaScript, and browsers' PDF viewers refuse to run inside a sandbox), is a download.
 DOWNLOAD_CSP = "default-src 'none'; sandbox"
 
 
@@ -177,13 +182,13 @@ def file_response(media: MediaFile, *, thumbnail: bool) -> HttpResponse:
     redirect to a signed URL of the remote copy."""
     if thumbnail:
         if not media.thumbnail:
-            raise NotFound("This file has no thumbnail.", code="no_thumbnail")
+            raise NotFound("This file has no thumbnail.", code=error_codes.NO_THUMBNAIL)
         key, mime = media.thumbnail.name, services.thumbnail_mime(media)
         stem = media.original_name.rpartition(".")[0] or media.original_name
         filename = f"{stem}.thumbnail.{key.rpartition('.')[2]}"
     else:
         key, mime, filename = media.file.name, media.mime, media.original_name
-    inline = thumbnail or media.kind == MediaKind.IMAGE or mime in INLINE_MIMES
+    inline = thumbnail or media.kind == MediaKind.IMAGE
     if media.held_locally:
         try:
             return _local_response(key, mime=mime, filename=filename, inline=inline)
@@ -191,7 +196,9 @@ def file_response(media: MediaFile, *, thumbnail: bool) -> HttpResponse:
             # Moved to the remote store between reading the row and opening the file.
             media.refresh_from_db(fields=["storage_state"])
             if media.held_locally:
-                raise NotFound("The file's content is missing.", code="media_missing") from None
+                raise NotFound(
+                    "The file's content is missing.", code=error_codes.MEDIA_MISSING
+                ) from None
     if not remote_enabled():
         raise errors.StorageUnavailable()
     url = signed_url(
@@ -208,6 +215,5 @@ def _local_response(key: str, *, mime: str, filename: str, inline: bool) -> File
     response["X-Content-Type-Options"] = "nosniff"
     response["Cross-Origin-Resource-Policy"] = "same-origin"
     response["Cache-Control"] = "private, max-age=300"
-    if mime not in INLINE_MIMES:
-        response["Content-Security-Policy"] = DOWNLOAD_CSP
+    response["Content-Security-Policy"] = DOWNLOAD_CSP
     return response

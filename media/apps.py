@@ -12,3 +12,8 @@ class MediaConfig(AppConfig):
 
         # Any Pillow use in the process refuses decompression bombs at our limit.
         Image.MAX_IMAGE_PIXELS = settings.MEDIA_MAX_IMAGE_PIXELS
+
+        from accounts.hooks import on_avatar_upload
+        from media.services import avatar_image
+
+        on_avatar_upload(avatar_image)

@@ -5,16 +5,17 @@ from __future__ import annotations
 from django.conf import settings
 
 from crm.errors import DomainError
+from media import error_codes
 
 
 class PayloadTooLarge(DomainError):
     status_code = 413
-    code = "file_too_large"
+    code = error_codes.FILE_TOO_LARGE
 
 
 class StorageUnavailable(DomainError):
     status_code = 503
-    code = "storage_unavailable"
+    code = error_codes.STORAGE_UNAVAILABLE
     default_detail = "The file's storage cannot be reached; try again later."
 
 

@@ -9,6 +9,7 @@ from chats.models import Chat, Message
 from chats.selectors import chats_visible_to, visible_messages_q
 from crm.errors import NotFound
 from crm.tenancy import scoped
+from media import error_codes
 from media.models import MediaFile
 
 
@@ -51,4 +52,4 @@ def media_for(*, user: User, media_id: int | str) -> MediaFile:
     try:
         return media_readable_by(user).get(pk=int(media_id))
     except (MediaFile.DoesNotExist, ValueError, TypeError):
-        raise NotFound("File not found.", code="media_not_found") from None
+        raise NotFound("File not found.", code=error_codes.MEDIA_NOT_FOUND) from None

@@ -18,7 +18,7 @@ from accounts.models import Organization, User
 from chats.models import Chat
 from crm import ratelimit
 from crm.errors import RateLimited, ValidationFailed
-from media import checks
+from media import checks, error_codes
 from media.errors import RemoteStorageError
 from media.models import MediaFile, StorageState
 from media.storage import local_storage, remote_enabled, remote_storage
@@ -97,7 +97,7 @@ def _count_uploads(uploader: User, count: int) -> None:
         if not decision.allowed:
             raise RateLimited(
                 "You are uploading files too fast.",
-                code="uploads_throttled",
+                code=error_codes.UPLOADS_THROTTLED,
                 retry_after=decision.retry_after,
             )
 
@@ -117,11 +117,13 @@ def media_upload(*, uploader: User, files: list[File], chat: Chat | None = None)
     dimensions and a thumbnail. With remote storage the copy to S3/R2 is queued on commit.
     """
     if not files:
-        raise ValidationFailed("No file was sent.", code="no_file", fields={"file": ["Required."]})
+        raise ValidationFailed(
+            "No file was sent.", code=error_codes.NO_FILE, fields={"file": ["Required."]}
+        )
     if len(files) > settings.MEDIA_MAX_FILES_PER_UPLOAD:
         raise ValidationFailed(
             f"At most {settings.MEDIA_MAX_FILES_PER_UPLOAD} files per upload.",
-            code="too_many_files",
+            code=error_codes.TOO_MANY_FILES,
         )
     _count_uploads(uploader, len(files))
     several = len(files) > 1
@@ -188,6 +190,28 @@ def media_create(
     return media
 
 
+# --- Avatars -------------------------------------------------------------------------------
+
+
+def avatar_image(*, user: User, content: File) -> tuple[bytes, str]:
+    """An avatar upload through the same checks as any upload (size, type by content, pixel
+    limit; counted against ``uploads_user``), re-encoded at thumbnail size: the bytes to store
+    and their extension. Only images are accepted."""
+    _count_uploads(user, 1)
+    with checks.on_disk(content) as path:
+        checked = checks.check_upload(
+            content, client_name=content.name or "avatar", path=path, index=None
+        )
+    if checked.image is None:
+        raise ValidationFailed(
+            "An avatar must be an image (PNG, JPEG, GIF or WebP); "
+            f"this is {checked.file_type.label}.",
+            code=error_codes.AVATAR_NOT_IMAGE,
+            fields={"avatar": ["Upload an image."]},
+        )
+    return checked.image.thumbnail, checked.image.thumbnail_ext
+
+
 # --- Attaching to messages ------------------------------------------------------------------
 
 
@@ -209,7 +233,7 @@ def media_attach(*, files: list[MediaFile], chat: Chat) -> None:
     if taken != len(ids):
         raise ValidationFailed(
             "Attachments must be your own uploaded files that are not attached elsewhere.",
-            code="invalid_attachments",
+            code=error_codes.INVALID_ATTACHMENTS,
             fields={"attachment_ids": ["Unknown or unusable file."]},
         )
 

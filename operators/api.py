@@ -6,20 +6,21 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.utils import timezone
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.api import IsStaff
 from chats.models import Chat
+from chats.outputs import ChatOutput
 from chats.payloads import chat_data
 from chats.selectors import chat_for
 from crm.errors import ValidationFailed
 from crm.pagination import PageNumberPagination
-from operators import selectors, services, suggestions
+from crm.permissions import IsStaff
+from crm.query import ID_MAX, BoundedDateTimeField
+from operators import error_codes, outputs, selectors, services, suggestions
 from operators.models import Availability
 from operators.payloads import canned_response_data, operator_data, stats_data
 from operators.stats import support_stats
@@ -35,7 +36,7 @@ class _ChatActionApi(APIView):
     def act(self, request: Request, chat: Chat) -> Chat:
         raise NotImplementedError
 
-    @extend_schema(request=None, responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(request=None, responses={200: ChatOutput})
     def post(self, request: Request, chat_id: int) -> Response:
         chat = self.act(request, chat_for(request.user, chat_id))
         return Response(chat_data(selectors.chat_for_payload(chat.pk)))
@@ -45,9 +46,9 @@ class ChatAssignApi(_ChatActionApi):
     """A senior operator or an admin assigns the chat to a staff member."""
 
     class Input(serializers.Serializer):
-        operator_id = serializers.IntegerField()
+        operator_id = serializers.IntegerField(min_value=1, max_value=ID_MAX)
 
-    @extend_schema(request=Input, responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(request=Input, responses={200: ChatOutput})
     def post(self, request: Request, chat_id: int) -> Response:
         return super().post(request, chat_id)
 
@@ -89,10 +90,17 @@ class ChatReopenApi(_ChatActionApi):
 class OperatorListApi(APIView):
     permission_classes = [IsStaff]
 
-    @extend_schema(operation_id="operators_list", responses={200: OpenApiTypes.OBJECT})
+    class Query(serializers.Serializer):
+        availability = serializers.ChoiceField(choices=Availability.choices, required=False)
+
+    @extend_schema(
+        operation_id="operators_list", parameters=[Query], responses={200: outputs.OperatorPage}
+    )
     def get(self, request: Request) -> Response:
+        query = self.Query(data=request.query_params)
+        query.is_valid(raise_exception=True)
         operators = selectors.operators_of(organization=self.request.user.organization_id)
-        availability = request.query_params.get("availability")
+        availability = query.validated_data.get("availability")
         if availability:
             operators = selectors.with_availability(operators, availability)
         paginator = PageNumberPagination()
@@ -106,11 +114,11 @@ class OperatorMeApi(APIView):
     class Input(serializers.Serializer):
         availability = serializers.ChoiceField(choices=Availability.choices)
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(responses={200: outputs.OperatorOutput})
     def get(self, request: Request) -> Response:
         return Response(self._render())
 
-    @extend_schema(request=Input, responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(request=Input, responses={200: outputs.OperatorOutput})
     def patch(self, request: Request) -> Response:
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
@@ -137,14 +145,14 @@ class OperatorDetailApi(APIView):
         )
         availability = serializers.ChoiceField(choices=Availability.choices, required=False)
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(responses={200: outputs.OperatorOutput})
     def get(self, request: Request, user_id: int) -> Response:
         user = selectors.operator_of(
             organization=self.request.user.organization_id, user_id=user_id
         )
         return Response(operator_data(user))
 
-    @extend_schema(request=Input, responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(request=Input, responses={200: outputs.OperatorOutput})
     def patch(self, request: Request, user_id: int) -> Response:
         selectors.operator_of(
             organization=self.request.user.organization_id, user_id=user_id
@@ -161,6 +169,10 @@ class OperatorDetailApi(APIView):
 # --- Canned responses -----------------------------------------------------------------------
 
 
+class CannedResponseQuery(serializers.Serializer):
+    q = serializers.CharField(required=False, allow_blank=True, max_length=200, default="")
+
+
 class CannedResponseInput(serializers.Serializer):
     shortcut = serializers.CharField(max_length=64)
     text = serializers.CharField(max_length=5000)
@@ -174,17 +186,19 @@ class CannedResponseListApi(APIView):
     @extend_schema(
         operation_id="canned_responses_list",
         parameters=[OpenApiParameter("q", str, required=False)],
-        responses={200: OpenApiTypes.OBJECT},
+        responses={200: outputs.CannedResponsePage},
     )
     def get(self, request: Request) -> Response:
+        query = CannedResponseQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
         responses = selectors.canned_responses_of(
-            organization=self.request.user.organization_id, query=request.query_params.get("q", "")
+            organization=self.request.user.organization_id, query=query.validated_data["q"]
         )
         paginator = PageNumberPagination()
         page = paginator.paginate_queryset(responses, request, view=self)
         return paginator.get_paginated_response([canned_response_data(r) for r in page])
 
-    @extend_schema(request=CannedResponseInput, responses={201: OpenApiTypes.OBJECT})
+    @extend_schema(request=CannedResponseInput, responses={201: outputs.CannedResponseOutput})
     def post(self, request: Request) -> Response:
         data = CannedResponseInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -195,14 +209,17 @@ class CannedResponseListApi(APIView):
 class CannedResponseDetailApi(APIView):
     permission_classes = [IsStaff]
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(responses={200: outputs.CannedResponseOutput})
     def get(self, request: Request, response_id: int) -> Response:
         response = selectors.canned_response_of(
             organization=self.request.user.organization_id, response_id=response_id
         )
         return Response(canned_response_data(response))
 
-    @extend_schema(request=CannedResponseInput(partial=True), responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(
+        request=CannedResponseInput(partial=True),
+        responses={200: outputs.CannedResponseOutput},
+    )
     def patch(self, request: Request, response_id: int) -> Response:
         response = selectors.canned_response_of(
             organization=self.request.user.organization_id, response_id=response_id
@@ -234,21 +251,23 @@ class SuggestionsApi(APIView):
 
     @extend_schema(
         parameters=[OpenApiParameter("limit", int, required=False)],
-        responses={200: OpenApiTypes.OBJECT},
+        responses={200: outputs.Suggestions},
     )
     def get(self, request: Request, chat_id: int) -> Response:
         data = self.Input(data=request.query_params)
         data.is_valid(raise_exception=True)
         chat = chat_for(request.user, chat_id)
         if not chat.is_support:
-            raise ValidationFailed("Suggestions are for support chats.", code="not_support")
+            raise ValidationFailed(
+                "Suggestions are for support chats.", code=error_codes.NOT_SUPPORT
+            )
         return Response(suggestions.suggestions_for(chat=chat, limit=data.validated_data["limit"]))
 
 
 class AiHealthApi(APIView):
     permission_classes = [IsStaff]
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(responses={200: outputs.AiHealth})
     def get(self, request: Request) -> Response:
         return Response(suggestions.ai_health())
 
@@ -263,11 +282,11 @@ class StatsApi(APIView):
 
     class Input(serializers.Serializer):
         days = serializers.IntegerField(min_value=1, max_value=366, default=7)
-        to = serializers.DateTimeField(required=False)
+        to = BoundedDateTimeField(required=False)
 
         def get_fields(self):
             fields = super().get_fields()
-            fields["from"] = serializers.DateTimeField(required=False)  # a keyword in Python
+            fields["from"] = BoundedDateTimeField(required=False)  # a keyword in Python
             return fields
 
         def validate(self, attrs: dict) -> dict:
@@ -283,7 +302,7 @@ class StatsApi(APIView):
             OpenApiParameter("to", str, required=False),
             OpenApiParameter("days", int, required=False),
         ],
-        responses={200: OpenApiTypes.OBJECT},
+        responses={200: outputs.StatsOutput},
     )
     def get(self, request: Request) -> Response:
         data = self.Input(data=request.query_params)

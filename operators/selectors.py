@@ -9,6 +9,7 @@ from accounts.models import STAFF_ROLES, Organization, User
 from chats.models import PRIORITY_RANK, Chat, ChatKind, ChatStatus
 from crm.errors import NotFound
 from crm.tenancy import scoped
+from operators import error_codes
 from operators.models import AuditEvent, Availability, CannedResponse
 
 # What counts against an operator's capacity: their open support chats. Pending chats wait on
@@ -79,7 +80,7 @@ def operator_of(*, organization: Organization | int, user_id: int | str) -> User
     try:
         return operators_of(organization=organization).get(pk=int(user_id))
     except (User.DoesNotExist, ValueError, TypeError):
-        raise NotFound("Operator not found.", code="operator_not_found") from None
+        raise NotFound("Operator not found.", code=error_codes.OPERATOR_NOT_FOUND) from None
 
 
 def with_availability(operators: QuerySet[User], availability: str) -> QuerySet[User]:
@@ -111,7 +112,9 @@ def canned_response_of(*, organization: Organization | int, response_id: int) ->
     try:
         return scoped(CannedResponse.objects.all(), organization).get(pk=response_id)
     except CannedResponse.DoesNotExist:
-        raise NotFound("Canned response not found.", code="canned_response_not_found") from None
+        raise NotFound(
+            "Canned response not found.", code=error_codes.CANNED_RESPONSE_NOT_FOUND
+        ) from None
 
 
 def audit_events_of(*, organization: Organization | int) -> QuerySet[AuditEvent]:

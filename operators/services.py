@@ -26,7 +26,7 @@ from chats.models import Chat, ChatStatus, Priority
 from chats.selectors import chats_visible_to
 from chats.services import message_post_system
 from crm.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from operators import events
+from operators import error_codes, events
 from operators.models import (
     ASSIGNABLE_ROLES,
     AuditEvent,
@@ -228,9 +228,9 @@ def _locked_support_chat(actor: User, chat_id: int) -> Chat:
         # FOR NO KEY UPDATE like chats' own writers: see chats.services.common._locked.
         chat = chats_visible_to(actor).select_for_update(no_key=True).get(pk=int(chat_id))
     except (Chat.DoesNotExist, ValueError, TypeError):
-        raise NotFound("Chat not found.", code="chat_not_found") from None
+        raise NotFound("Chat not found.", code=error_codes.CHAT_NOT_FOUND) from None
     if not chat.is_support:
-        raise ValidationFailed("Only support chats are assigned.", code="not_support")
+        raise ValidationFailed("Only support chats are assigned.", code=error_codes.NOT_SUPPORT)
     return chat
 
 
@@ -241,7 +241,7 @@ def _staff_member(*, organization_id: int | None, user_id: int) -> User:
         users = users.filter(organization_id=organization_id)
     user = users.first()
     if user is None:
-        raise NotFound("Operator not found.", code="operator_not_found")
+        raise NotFound("Operator not found.", code=error_codes.OPERATOR_NOT_FOUND)
     return user
 
 
@@ -254,10 +254,14 @@ def chat_assign(*, actor: User, chat: Chat, operator_id: int) -> Chat:
     a manager). The previous assignee's freed room goes to the backlog."""
     chat = _locked_support_chat(actor, chat.pk)
     if not actor.is_manager:
-        raise Forbidden("Only a senior operator or an admin assigns chats.", code="not_manager")
+        raise Forbidden(
+            "Only a senior operator or an admin assigns chats.", code=error_codes.NOT_MANAGER
+        )
     operator = _staff_member(organization_id=chat.organization_id, user_id=operator_id)
     if chat.status == ChatStatus.CLOSED:
-        raise Conflict("A closed chat cannot be assigned; reopen it first.", code="chat_closed")
+        raise Conflict(
+            "A closed chat cannot be assigned; reopen it first.", code=error_codes.CHAT_CLOSED
+        )
     if chat.assignee_id == operator.pk:
         return chat
     profiles = _lock_queue(chat.organization_id)
@@ -281,7 +285,7 @@ def chat_unassign(*, actor: User, chat: Chat) -> Chat:
     if not (actor.is_manager or chat.assignee_id == actor.pk):
         raise Forbidden(
             "Only a senior operator, an admin or the assignee unassigns a chat.",
-            code="not_manager",
+            code=error_codes.NOT_MANAGER,
         )
     if chat.assignee_id is None:
         return chat
@@ -305,10 +309,11 @@ def chat_take(*, actor: User, chat: Chat) -> Chat:
         return chat
     if chat.assignee_id is not None:
         raise Conflict(
-            f"The chat is already assigned to {chat.assignee}.", code="chat_already_assigned"
+            f"The chat is already assigned to {chat.assignee}.",
+            code=error_codes.CHAT_ALREADY_ASSIGNED,
         )
     if chat.status != ChatStatus.OPEN:
-        raise Conflict("Only an open chat can be taken.", code="chat_not_open")
+        raise Conflict("Only an open chat can be taken.", code=error_codes.CHAT_NOT_OPEN)
     profiles = _lock_queue(chat.organization_id)
     _assignee_set(
         chat,
@@ -341,9 +346,9 @@ def chat_update_support_fields(
     line and ``chat:updated``. Closing (or parking as pending) frees the assignee's room for
     the backlog; reopening puts the chat through auto-assignment."""
     if status is not None and status not in ChatStatus.values:
-        raise ValidationFailed(f"Unknown status {status!r}.", code="invalid_status")
+        raise ValidationFailed(f"Unknown status {status!r}.", code=error_codes.INVALID_STATUS)
     if priority is not None and priority not in Priority.values:
-        raise ValidationFailed(f"Unknown priority {priority!r}.", code="invalid_priority")
+        raise ValidationFailed(f"Unknown priority {priority!r}.", code=error_codes.INVALID_PRIORITY)
     chat = _locked_support_chat(actor, chat.pk)
     old_status, old_priority = chat.status, chat.priority
     changed: list[str] = []
@@ -509,7 +514,7 @@ def _availability_validate(availability: str) -> None:
     if availability not in Availability.values:
         raise ValidationFailed(
             f"Unknown availability {availability!r}.",
-            code="invalid_availability",
+            code=error_codes.INVALID_AVAILABILITY,
             fields={"availability": [f"Use one of: {', '.join(Availability.values)}."]},
         )
 
@@ -525,14 +530,16 @@ def operator_profile_update(
     """A senior operator or an admin sets a staff member's capacity (and availability). More
     room is filled from the backlog at once."""
     if not actor.is_manager:
-        raise Forbidden("Only a senior operator or an admin changes operators.", code="not_manager")
+        raise Forbidden(
+            "Only a senior operator or an admin changes operators.", code=error_codes.NOT_MANAGER
+        )
     user = _staff_member(
         organization_id=None if actor.is_superuser else actor.organization_id, user_id=user_id
     )
     if capacity is not None and not (0 <= capacity <= MAX_CAPACITY):
         raise ValidationFailed(
             f"Capacity is 0 to {MAX_CAPACITY}.",
-            code="invalid_capacity",
+            code=error_codes.INVALID_CAPACITY,
             fields={"capacity": [f"Use 0 to {MAX_CAPACITY}."]},
         )
     if availability is not None:
@@ -629,7 +636,9 @@ def lapsed_operator_ids() -> list[int]:
 
 def _require_admin(actor: User) -> None:
     if not actor.is_org_admin:
-        raise Forbidden("Only an organization admin manages canned responses.", code="not_admin")
+        raise Forbidden(
+            "Only an organization admin manages canned responses.", code=error_codes.NOT_ADMIN
+        )
 
 
 def _canned_validate(*, shortcut: str, text: str) -> tuple[str, str]:
@@ -637,7 +646,7 @@ def _canned_validate(*, shortcut: str, text: str) -> tuple[str, str]:
     if not shortcut or not text:
         raise ValidationFailed(
             "A canned response needs a shortcut and a text.",
-            code="invalid_canned_response",
+            code=error_codes.INVALID_CANNED_RESPONSE,
             fields={
                 name: ["This field may not be blank."]
                 for name, value in (("shortcut", shortcut), ("text", text))
@@ -654,7 +663,7 @@ def _canned_save(response: CannedResponse, **update_fields) -> CannedResponse:
     except IntegrityError:
         raise ValidationFailed(
             f"The shortcut {response.shortcut!r} is taken.",
-            code="shortcut_taken",
+            code=error_codes.SHORTCUT_TAKEN,
             fields={"shortcut": ["A canned response with this shortcut exists."]},
         ) from None
     return response
@@ -684,7 +693,7 @@ def canned_response_update(
 ) -> CannedResponse:
     _require_admin(actor)
     if response.organization_id != actor.organization_id:
-        raise NotFound("Canned response not found.", code="canned_response_not_found")
+        raise NotFound("Canned response not found.", code=error_codes.CANNED_RESPONSE_NOT_FOUND)
     shortcut, text = _canned_validate(
         shortcut=response.shortcut if shortcut is None else shortcut,
         text=response.text if text is None else text,
@@ -704,7 +713,7 @@ def canned_response_update(
 def canned_response_delete(*, actor: User, response: CannedResponse) -> None:
     _require_admin(actor)
     if response.organization_id != actor.organization_id:
-        raise NotFound("Canned response not found.", code="canned_response_not_found")
+        raise NotFound("Canned response not found.", code=error_codes.CANNED_RESPONSE_NOT_FOUND)
     audit_record(
         actor=actor,
         organization=actor.organization_id,

@@ -17,6 +17,7 @@ from datetime import timedelta
 from functools import reduce
 from operator import or_
 
+import snowballstemmer
 from django.conf import settings
 from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
@@ -37,6 +38,37 @@ _STOPWORDS = frozenset(
     its me my no not of on or our please so that the their there this to was we what when
     where which who why will with would you your yes ok thanks thank""".split()  # noqa: SIM905
 )
+
+
+# Russian words that carry no topic (question words, pronouns, politeness); with the length
+# rule below most prepositions and particles are gone already.
+_STOPWORDS_RU = frozenset(
+    """как что это где когда кто чем чего зачем почему сколько какой какая какое какие который
+    мой моя моё мое мои мне меня нас наш наша ваш ваша ваше вам вас они его она оно них ему
+    ей был была было были будет есть нет или если так там тут уже еще ещё очень можно нужно
+    надо хочу хотел хотела хотим пожалуйста спасибо здравствуйте привет добрый подскажите
+    скажите помогите для при без про под над после через только тоже также даже вот все всё
+    чтобы тогда теперь сейчас""".split()  # noqa: SIM905
+)
+_CYRILLIC = re.compile(r"[а-яё]")
+_STEMMERS = {
+    "ru": snowballstemmer.stemmer("russian"),
+    "en": snowballstemmer.stemmer("english"),
+}
+
+
+def stems(text: str, *, keep_stopwords: bool = False) -> set[str]:
+    """Word stems in Russian and English (Snowball), so that "доставка", "доставки" and
+    "доставку" or "refund" and "refunds" are one topic. Noise words go unless kept."""
+    found = set()
+    for word in _WORD.findall(text.lower().replace("ё", "е")):
+        if word.isdigit():
+            continue
+        if not keep_stopwords and (len(word) < 3 or word in _STOPWORDS or word in _STOPWORDS_RU):
+            continue
+        language = "ru" if _CYRILLIC.search(word) else "en"
+        found.add(_STEMMERS[language].stemWord(word))
+    return found
 
 
 @dataclass(frozen=True)
@@ -80,15 +112,21 @@ def _recent_messages(chat: Chat) -> list[Message]:
     return list(reversed(rows))
 
 
-def _canned_suggestions(chat: Chat, query: set[str]) -> list[Suggestion]:
+def canned_matches(*, organization_id: int, query: set[str]) -> list[Suggestion]:
+    """The organization's canned responses sharing stems (``stems``) with ``query``, best
+    first (one query, at most ``MAX_CANDIDATES`` responses read). The inbox bot answers from
+    the first of them."""
+    if not query:
+        return []
     found = []
-    for response in canned_responses_of(organization=chat.organization_id)[:MAX_CANDIDATES]:
-        topic = words(f"{response.shortcut} {response.text}")
+    for response in canned_responses_of(organization=organization_id)[:MAX_CANDIDATES]:
+        topic = stems(f"{response.shortcut} {response.text}")
         overlap = len(query & topic)
         if overlap:
             # How much of what the customer asked this reply covers, nudged by its precision.
             score = overlap / len(query) * 0.8 + _similarity(query, topic) * 0.2
             found.append(Suggestion(response.text, "canned", round(score, 3), response.pk))
+    found.sort(key=lambda s: (-s.score, s.canned_response_id))
     return found
 
 
@@ -135,11 +173,13 @@ def _history_suggestions(chat: Chat, query: set[str]) -> list[Suggestion]:
 
 def local_suggestions(chat: Chat, recent: list[Message], *, limit: int) -> list[Suggestion]:
     customer_lines = [m.text for m in recent if m.sender_id == chat.customer_id and m.text]
-    query = words(" ".join(customer_lines[-3:]))
+    asked = " ".join(customer_lines[-3:])
+    query = words(asked)
     if not query:
         return []
+    canned = canned_matches(organization_id=chat.organization_id, query=stems(asked))
     ranked = sorted(
-        [*_canned_suggestions(chat, query), *_history_suggestions(chat, query)],
+        [*canned, *_history_suggestions(chat, query)],
         key=lambda s: (-s.score, s.source != "canned"),
     )
     picked: list[Suggestion] = []

@@ -9,8 +9,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from chats.outputs import CustomerOutput, UserBriefOutput
+from crm.errors import ValidationFailed
 from crm.pagination import PageNumberPagination
-from orders import selectors, services
+from crm.query import BoundedDateTimeField, id_field
+from orders import error_codes, selectors, services
 from orders.models import Order, OrderItem, OrderStatus
 from orders.payloads import order_data
 
@@ -23,6 +26,23 @@ class ItemInput(serializers.Serializer):
     unit_price = serializers.DecimalField(max_digits=None, decimal_places=None)
 
 
+class OrderItemOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    quantity = serializers.CharField(help_text='A decimal as a string: "2", "1.5".')
+    unit_price = serializers.CharField(help_text='In the currency\'s minor units: "12.50".')
+    total = serializers.CharField()
+
+
+class OrderEventOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    from_status = serializers.ChoiceField(choices=OrderStatus.choices, allow_null=True)
+    to_status = serializers.ChoiceField(choices=OrderStatus.choices)
+    actor = UserBriefOutput(allow_null=True)
+    comment = serializers.CharField(allow_blank=True)
+    at = serializers.DateTimeField()
+
+
 class OrderOutput(serializers.Serializer):
     """For the schema only: responses are built by ``orders.payloads.order_data`` (``history``
     on the detail and after writes, not in lists)."""
@@ -31,28 +51,42 @@ class OrderOutput(serializers.Serializer):
     number = serializers.IntegerField()
     display_number = serializers.CharField()
     title = serializers.CharField()
-    description = serializers.CharField()
-    customer = serializers.DictField()
-    chat_id = serializers.IntegerField()
-    items = serializers.ListField(child=serializers.DictField())
+    description = serializers.CharField(allow_blank=True)
+    customer = CustomerOutput()
+    chat_id = serializers.IntegerField(allow_null=True)
+    items = OrderItemOutput(many=True)
     total = serializers.CharField()
     currency = serializers.CharField()
     status = serializers.ChoiceField(choices=OrderStatus.choices)
-    next_statuses = serializers.ListField(child=serializers.CharField())
-    created_by = serializers.DictField(allow_null=True)
+    next_statuses = serializers.ListField(
+        child=serializers.ChoiceField(choices=OrderStatus.choices)
+    )
+    created_by = UserBriefOutput(allow_null=True)
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
-    history = serializers.ListField(child=serializers.DictField(), required=False)
+    history = OrderEventOutput(many=True, required=False)
 
 
 def _detail(request: Request, order: Order) -> dict:
     return order_data(selectors.order_detail(request.user, order.pk), history=True)
 
 
+class OrderQuery(serializers.Serializer):
+    """The list's query parameters, checked before the filter set sees them."""
+
+    status = serializers.ListField(
+        child=serializers.ChoiceField(choices=OrderStatus.choices), required=False
+    )
+    customer = id_field(required=False)
+    chat = id_field(required=False)
+    created_after = BoundedDateTimeField(required=False)
+    created_before = BoundedDateTimeField(required=False)
+
+
 class OrderListApi(APIView):
     class Input(serializers.Serializer):
-        customer_id = serializers.IntegerField(required=False)
-        chat_id = serializers.IntegerField(required=False)
+        customer_id = id_field(required=False)
+        chat_id = id_field(required=False)
         title = serializers.CharField(max_length=Order.TITLE_MAX_LENGTH)
         description = serializers.CharField(
             max_length=Order.DESCRIPTION_MAX_LENGTH, required=False, allow_blank=True
@@ -82,6 +116,12 @@ class OrderListApi(APIView):
         ),
     )
     def get(self, request: Request) -> Response:
+        query = OrderQuery(data=request.query_params)
+        if not query.is_valid():
+            errors = {field: [str(m) for m in messages] for field, messages in query.errors.items()}
+            raise ValidationFailed(
+                "Invalid filter.", code=error_codes.INVALID_FILTER, fields=errors
+            )
         orders = selectors.order_list(viewer=request.user, filters=request.query_params)
         paginator = PageNumberPagination()
         page = paginator.paginate_queryset(orders, request, view=self)

@@ -12,6 +12,8 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
 
+from orders import error_codes
+
 # Column sizes. Every amount keeps to at most 15 significant digits, so it survives the embedded
 # SQLite default too (which hands numerics back through a double); PostgreSQL stores them exactly.
 QUANTITY_MAX_DIGITS, QUANTITY_PLACES = 10, 3  # up to 9 999 999.999
@@ -64,11 +66,11 @@ def validate_currency(value: str) -> None:
     if not isinstance(value, str) or not _CODE.match(value):
         raise ValidationError(
             "Enter a 3-letter ISO 4217 currency code in capitals, e.g. EUR.",
-            code="invalid_currency",
+            code=error_codes.INVALID_CURRENCY,
         )
     if value not in ISO_4217_CURRENCIES:
         raise ValidationError(
-            f"{value} is not a circulating ISO 4217 currency.", code="invalid_currency"
+            f"{value} is not a circulating ISO 4217 currency.", code=error_codes.INVALID_CURRENCY
         )
 
 

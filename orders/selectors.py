@@ -10,6 +10,7 @@ from django.db.models import Prefetch, QuerySet
 from accounts.models import User
 from crm.errors import NotFound, ValidationFailed
 from crm.tenancy import scoped
+from orders import error_codes
 from orders.models import Order, OrderEvent, OrderStatus
 
 
@@ -37,7 +38,7 @@ def order_for(user: User, order_id: int | str, *, queryset: QuerySet[Order] | No
     try:
         return orders.get(pk=int(order_id))
     except (Order.DoesNotExist, ValueError, TypeError):
-        raise NotFound("Order not found.", code="order_not_found") from None
+        raise NotFound("Order not found.", code=error_codes.ORDER_NOT_FOUND) from None
 
 
 def order_detail(user: User, order_id: int | str) -> Order:
@@ -66,5 +67,5 @@ def order_list(*, viewer: User, filters: Mapping[str, object] | None = None) -> 
     filterset = OrderFilter(filters or {}, queryset=orders)
     if not filterset.is_valid():
         errors = {field: list(messages) for field, messages in filterset.errors.items()}
-        raise ValidationFailed("Invalid filter.", code="invalid_filter", fields=errors)
+        raise ValidationFailed("Invalid filter.", code=error_codes.INVALID_FILTER, fields=errors)
     return filterset.qs

@@ -21,7 +21,7 @@ from chats.models import Chat, ChatKind
 from chats.services import message_post_system, support_chat_get_or_create
 from crm.errors import Conflict, Forbidden, ValidationFailed
 from crm.tenancy import scoped
-from orders import events, money
+from orders import error_codes, events, money
 from orders.models import (
     Order,
     OrderEvent,
@@ -38,7 +38,7 @@ MAX_COMMENT_LENGTH = 1000
 
 
 class InvalidTransition(Conflict):
-    code = "invalid_transition"
+    code = error_codes.INVALID_TRANSITION
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ def order_items_clean(items: Iterable[Mapping[str, Any]], *, currency: str) -> l
     if len(items) > MAX_ITEMS:
         raise ValidationFailed(
             f"An order has at most {MAX_ITEMS} items.",
-            code="too_many_items",
+            code=error_codes.TOO_MANY_ITEMS,
             fields={"items": [f"At most {MAX_ITEMS} items."]},
         )
     places = money.minor_units(currency)
@@ -103,12 +103,14 @@ def order_items_clean(items: Iterable[Mapping[str, Any]], *, currency: str) -> l
         errors.append(problems)
     if any(errors):
         raise ValidationFailed(
-            "Some order items are invalid.", code="invalid_items", fields={"items": errors}
+            "Some order items are invalid.",
+            code=error_codes.INVALID_ITEMS,
+            fields={"items": errors},
         )
     if _total_of(lines) > money.MAX_TOTAL:
         raise ValidationFailed(
             f"The order total exceeds {money.MAX_TOTAL}.",
-            code="total_too_large",
+            code=error_codes.TOTAL_TOO_LARGE,
             fields={"items": ["The order total is too large."]},
         )
     return lines
@@ -131,7 +133,7 @@ def _clean_currency(currency: str) -> str:
         money.validate_currency(currency)
     except ValidationError as exc:
         raise ValidationFailed(
-            exc.messages[0], code="invalid_currency", fields={"currency": exc.messages}
+            exc.messages[0], code=error_codes.INVALID_CURRENCY, fields={"currency": exc.messages}
         ) from None
     return currency
 
@@ -140,12 +142,14 @@ def _clean_title(title: str) -> str:
     title = (title or "").strip()
     if not title:
         raise ValidationFailed(
-            "An order needs a title.", code="invalid_title", fields={"title": ["Required."]}
+            "An order needs a title.",
+            code=error_codes.INVALID_TITLE,
+            fields={"title": ["Required."]},
         )
     if len(title) > Order.TITLE_MAX_LENGTH:
         raise ValidationFailed(
             f"The title is limited to {Order.TITLE_MAX_LENGTH} characters.",
-            code="invalid_title",
+            code=error_codes.INVALID_TITLE,
             fields={"title": [f"At most {Order.TITLE_MAX_LENGTH} characters."]},
         )
     return title
@@ -156,7 +160,7 @@ def _clean_description(description: str) -> str:
     if len(description) > Order.DESCRIPTION_MAX_LENGTH:
         raise ValidationFailed(
             f"The description is limited to {Order.DESCRIPTION_MAX_LENGTH} characters.",
-            code="invalid_description",
+            code=error_codes.INVALID_DESCRIPTION,
             fields={"description": [f"At most {Order.DESCRIPTION_MAX_LENGTH} characters."]},
         )
     return description
@@ -168,14 +172,16 @@ def _clean_description(description: str) -> str:
 def _customer_for(actor: User, customer_id: int | None) -> User:
     if actor.is_customer:
         if customer_id not in (None, actor.pk):
-            raise Forbidden("Customers order for themselves only.", code="customer_mismatch")
+            raise Forbidden(
+                "Customers order for themselves only.", code=error_codes.CUSTOMER_MISMATCH
+            )
         return actor
     if not actor.is_staff:
         raise Forbidden("Only customers and staff create orders.")
     if customer_id is None:
         raise ValidationFailed(
             "Staff create an order for a customer: give customer_id.",
-            code="customer_required",
+            code=error_codes.CUSTOMER_REQUIRED,
             fields={"customer_id": ["This field is required."]},
         )
     customers = User.objects.filter(role=Role.CUSTOMER)
@@ -185,7 +191,7 @@ def _customer_for(actor: User, customer_id: int | None) -> User:
     if customer is None:  # the same answer for a missing and another organization's customer
         raise ValidationFailed(
             "No such customer in your organization.",
-            code="customer_not_found",
+            code=error_codes.CUSTOMER_NOT_FOUND,
             fields={"customer_id": ["No such customer."]},
         )
     return customer
@@ -205,7 +211,7 @@ def _chat_for(customer: User, chat_id: int | None) -> Chat:
     if chat is None:
         raise ValidationFailed(
             "The chat must be a support chat of the order's customer.",
-            code="chat_not_found",
+            code=error_codes.CHAT_NOT_FOUND,
             fields={"chat_id": ["No such support chat of this customer."]},
         )
     return chat
@@ -323,7 +329,7 @@ def order_update(
         raise Conflict(
             f"Order {order.display_number} is {status_label(order.status)}: only new orders "
             "can be edited.",
-            code="order_not_editable",
+            code=error_codes.ORDER_NOT_EDITABLE,
             current_status=order.status,
         )
     changed: list[str] = []
@@ -372,13 +378,15 @@ def order_status_change(*, actor: User, order: Order, status: str, comment: str 
     """
     if status not in OrderStatus.values:
         raise ValidationFailed(
-            f"Unknown status {status!r}.", code="invalid_status", fields={"status": ["Unknown."]}
+            f"Unknown status {status!r}.",
+            code=error_codes.INVALID_STATUS,
+            fields={"status": ["Unknown."]},
         )
     comment = (comment or "").strip()
     if len(comment) > MAX_COMMENT_LENGTH:
         raise ValidationFailed(
             f"The comment is limited to {MAX_COMMENT_LENGTH} characters.",
-            code="invalid_comment",
+            code=error_codes.INVALID_COMMENT,
             fields={"comment": [f"At most {MAX_COMMENT_LENGTH} characters."]},
         )
     order = _locked(actor, order)
@@ -386,7 +394,7 @@ def order_status_change(*, actor: User, order: Order, status: str, comment: str 
         raise Forbidden(
             "Only senior operators and admins change an order's status; "
             "a customer may cancel a new order.",
-            code="status_change_forbidden",
+            code=error_codes.STATUS_CHANGE_FORBIDDEN,
         )
     allowed = status_choices_for(actor, order)
     if status not in allowed:

@@ -1,11 +1,13 @@
 """Writes of chats and messages. Each runs in one transaction and emits its events on commit.
 
 Split by subject: ``chats`` (support and internal chats, participants), ``messages`` (send,
-system lines, edit, delete), ``read_state`` (read pointers, unread counts, their rebuild),
-``common`` (limits, the chat row lock). Other apps import from ``chats.services``.
+system lines, edit, delete), ``automated`` (the inbox's own replies), ``read_state`` (read
+pointers, unread counts, their rebuild), ``common`` (limits, the chat row lock). Other apps
+import from ``chats.services``.
 """
 
 from chats.selectors import unread_totals
+from chats.services.automated import message_post_automated
 from chats.services.chats import (
     chat_direct_get_or_create,
     chat_group_create,
@@ -60,6 +62,7 @@ __all__ = [
     "inbox_update",
     "message_delete",
     "message_edit",
+    "message_post_automated",
     "message_post_system",
     "message_send",
     "participant_ids_of",

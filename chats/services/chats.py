@@ -7,7 +7,7 @@ from django.db import IntegrityError, transaction
 
 from accounts.models import User
 from chats import events
-from chats.models import Chat, ChatKind, Inbox, Membership, Project
+from chats.models import Chat, ChatKind, ChatStatus, Inbox, Membership, Project
 from chats.selectors import chat_for, chats_visible_to, staff_users_q, web_inbox_for
 from chats.services.common import MAX_NAME_LENGTH, MAX_PARTICIPANTS, _locked, participant_ids_of
 from chats.services.read_state import _emit_unread
@@ -35,6 +35,9 @@ def support_chat_get_or_create(
                 inbox=inbox,
                 customer=customer,
                 subject=subject[:200],
+                # With the inbox's bot on, the bot handles the new conversation: it waits as
+                # pending (auto-assignment takes open chats only) until the bot hands it off.
+                status=ChatStatus.PENDING if inbox.bot_enabled else ChatStatus.OPEN,
             )
             Membership.objects.create(chat=chat, user=customer, is_participant=True)
             events.chat_new(chat)

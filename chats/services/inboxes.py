@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import secrets
+from functools import lru_cache
 from typing import Any
+from zoneinfo import available_timezones
 
 from django.db import transaction
 from django.db.models.deletion import ProtectedError
@@ -22,6 +25,21 @@ SETTING_FIELDS = (
     "api_token",
     "callback_url",
 )
+# Automation settings, the same for every kind (the automation app acts on them).
+AUTOMATION_FIELDS = (
+    "greeting",
+    "away_message",
+    "working_hours",
+    "timezone",
+    "bot_enabled",
+    "handoff_keywords",
+)
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+MAX_REPLY_LENGTH = 4000
+MAX_RANGES_PER_DAY = 10
+MAX_HANDOFF_KEYWORDS = 20
+MAX_KEYWORD_LENGTH = 64
+_TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 # What each kind needs before it can receive anything; generated when the admin gives none.
 REQUIRED = {
     InboxKind.WEB: (),
@@ -70,6 +88,101 @@ def _name(name: str) -> str:
     return name
 
 
+@lru_cache(maxsize=1)
+def _time_zones() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
+def _working_hours_clean(value: Any) -> tuple[dict[str, list[list[str]]], list[str]]:
+    """``{"mon": [["09:00", "18:00"]], ...}``: days mon..sun, each a list of [start, end]
+    times (HH:MM, 24:00 may end a day), start before end. Returns the value, days in week
+    order and ranges sorted, and the problems found."""
+    if value in (None, ""):
+        return {}, []
+    if not isinstance(value, dict):
+        return {}, ['An object of days to time ranges, e.g. {"mon": [["09:00", "18:00"]]}.']
+    errors: list[str] = []
+    cleaned: dict[str, list[list[str]]] = {}
+    for day, ranges in value.items():
+        if day not in DAYS:
+            errors.append(f"Unknown day {day!r}: use {', '.join(DAYS)}.")
+            continue
+        if not isinstance(ranges, list) or len(ranges) > MAX_RANGES_PER_DAY:
+            errors.append(f"{day}: a list of at most {MAX_RANGES_PER_DAY} [start, end] pairs.")
+            continue
+        for i, pair in enumerate(ranges):
+            where = f"{day}[{i}]"
+            if not (
+                isinstance(pair, list | tuple)
+                and len(pair) == 2
+                and all(isinstance(t, str) for t in pair)
+            ):
+                errors.append(f'{where}: a pair of times such as ["09:00", "18:00"].')
+                continue
+            start, end = pair
+            if not _TIME.match(start) or not (_TIME.match(end) or end == "24:00"):
+                errors.append(f"{where}: times are HH:MM from 00:00 to 23:59 (24:00 may end).")
+            elif start >= end:
+                errors.append(f"{where}: the start {start} must be before the end {end}.")
+            else:
+                cleaned.setdefault(day, []).append([start, end])
+    ordered = {day: sorted(cleaned[day]) for day in DAYS if day in cleaned}
+    return ordered, errors
+
+
+def _handoff_keywords_clean(value: Any) -> tuple[list[str], list[str]]:
+    if not isinstance(value, list) or not all(isinstance(k, str) for k in value):
+        return [], ['A list of words or phrases, e.g. ["operator", "оператор"].']
+    keywords: list[str] = []
+    for keyword in value:
+        keyword = " ".join(keyword.lower().split())
+        if not keyword or len(keyword) > MAX_KEYWORD_LENGTH:
+            return [], [f"Each keyword has 1 to {MAX_KEYWORD_LENGTH} characters."]
+        if keyword not in keywords:
+            keywords.append(keyword)
+    if len(keywords) > MAX_HANDOFF_KEYWORDS:
+        return [], [f"At most {MAX_HANDOFF_KEYWORDS} keywords."]
+    return keywords, []
+
+
+def inbox_automation_clean(given: dict[str, Any]) -> dict[str, Any]:
+    """The automation settings among ``given`` (absent or None: unchanged), validated all at
+    once so that one 400 names every bad field. Forms (the back office) can reuse it."""
+    cleaned: dict[str, Any] = {}
+    errors: dict[str, list[str]] = {}
+    for field in ("greeting", "away_message"):
+        if given.get(field) is None:
+            continue
+        text = str(given[field]).strip()
+        if len(text) > MAX_REPLY_LENGTH:
+            errors[field] = [f"At most {MAX_REPLY_LENGTH} characters."]
+        cleaned[field] = text
+    if "working_hours" in given:
+        cleaned["working_hours"], problems = _working_hours_clean(given["working_hours"])
+        if problems:
+            errors["working_hours"] = problems
+    if given.get("timezone") is not None:
+        name = str(given["timezone"]).strip()
+        if name not in _time_zones():
+            errors["timezone"] = [
+                f"Unknown time zone {name!r}: use an IANA name like Europe/Moscow."
+            ]
+        cleaned["timezone"] = name
+    if given.get("bot_enabled") is not None:
+        cleaned["bot_enabled"] = bool(given["bot_enabled"])
+    if given.get("handoff_keywords") is not None:
+        cleaned["handoff_keywords"], problems = _handoff_keywords_clean(given["handoff_keywords"])
+        if problems:
+            errors["handoff_keywords"] = problems
+    if errors:
+        raise ValidationFailed(
+            f"Invalid automation settings: {', '.join(sorted(errors))}.",
+            code="invalid_inbox_settings",
+            fields=errors,
+        )
+    return cleaned
+
+
 @transaction.atomic
 def inbox_create(
     *, actor: User, kind: str, name: str, auto_assign: bool = True, **settings: Any
@@ -87,6 +200,8 @@ def inbox_create(
     )
     for field in SETTING_FIELDS:
         setattr(inbox, field, (settings.get(field) or "").strip())
+    for field, value in inbox_automation_clean(settings).items():
+        setattr(inbox, field, value)
     generated = {}
     for field in GENERATED.get(kind, ()):
         if not getattr(inbox, field):
@@ -103,6 +218,7 @@ def inbox_update(*, actor: User, inbox_id: int, **changes: Any) -> Inbox:
     """Change name, auto-assignment, activity or settings. An empty secret keeps the old one."""
     _require_admin(actor)
     inbox = inbox_for(actor, inbox_id, queryset=Inbox.objects.select_for_update())
+    automation = inbox_automation_clean(changes)
     changed: list[str] = []
     if "name" in changes:
         inbox.name = _name(changes["name"])
@@ -119,6 +235,10 @@ def inbox_update(*, actor: User, inbox_id: int, **changes: Any) -> Inbox:
             continue  # secrets are write-only: an empty value keeps the stored one
         setattr(inbox, field, value)
         changed.append(field)
+    for field, value in automation.items():
+        if getattr(inbox, field) != value:
+            setattr(inbox, field, value)
+            changed.append(field)
     _check_complete(inbox)
     if changed:
         inbox.save(update_fields=changed)

@@ -35,3 +35,23 @@ def test_registering_twice_calls_once(customer, stored):
     chat, _ = support_chat_get_or_create(customer=customer)
     message_send(sender=customer, chat=chat, text="once")
     assert len(stored) == 1
+
+
+def test_answering_callbacks_run_after_the_others(customer):
+    order = []
+
+    def answering(message):
+        order.append(("answering", message.text))
+
+    def plain(message):
+        order.append(("plain", message.text))
+
+    hooks.on_message_stored(answering, answers=True)
+    hooks.on_message_stored(plain)  # registered later, still runs first
+    try:
+        chat, _ = support_chat_get_or_create(customer=customer)
+        message_send(sender=customer, chat=chat, text="hi")
+    finally:
+        hooks._message_answered.remove(answering)
+        hooks._message_stored.remove(plain)
+    assert order == [("plain", "hi"), ("answering", "hi")]

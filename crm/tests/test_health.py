@@ -66,3 +66,27 @@ def test_openapi_schema_and_docs(client):
     docs = client.get("/api/docs/")
     assert docs.status_code == 200
     assert b"swagger-ui" in docs.content
+
+
+@pytest.mark.django_db
+def test_readiness_error_text_only_with_the_metrics_token(client, settings):
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    settings.METRICS_TOKEN = "s3cret-metrics-token"
+    from crm.celery import app
+
+    original = app.conf.broker_url
+    app.conf.broker_url = "redis://127.0.0.1:9/0"
+    try:
+        anonymous = client.get("/health/ready")
+        wrong = client.get("/health/ready", HTTP_AUTHORIZATION="Bearer nope")
+        operator = client.get("/health/ready", HTTP_AUTHORIZATION="Bearer s3cret-metrics-token")
+    finally:
+        app.conf.broker_url = original
+    for response in (anonymous, wrong):
+        assert response.status_code == 503
+        body = response.json()
+        assert body["failed"] == ["broker"]
+        assert body["checks"]["broker"] == {"status": "down", "ms": body["checks"]["broker"]["ms"]}
+        assert "127.0.0.1" not in response.content.decode() and ":9" not in str(body["checks"])
+    assert operator.status_code == 503
+    assert "error" in operator.json()["checks"]["broker"]

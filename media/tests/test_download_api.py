@@ -44,7 +44,8 @@ def test_metadata(customer, client_for, uploaded):
     ("name", "make", "mime", "disposition", "csp"),
     [
         ("photo.png", samples.png, "image/png", "inline", True),
-        ("invoice.pdf", samples.pdf, "application/pdf", "inline", False),
+        # A PDF may carry JavaScript: a sandboxed download, never shown inline.
+        ("invoice.pdf", samples.pdf, "application/pdf", "attachment", True),
         ("letter.docx", lambda: samples.ooxml("docx"), None, "attachment", True),
         ("notes.txt", lambda: samples.TEXT, "text/plain", "attachment", True),
         ("clip.mp4", samples.mp4, "video/mp4", "attachment", True),
@@ -67,7 +68,7 @@ def test_non_ascii_name_is_encoded_in_content_disposition(customer, client_for, 
     media = uploaded(customer, name="Счёт №1.pdf", content=samples.pdf())
     response = client_for(customer).get(f"/api/media/{media.pk}/download")
     assert response["Content-Disposition"] == (
-        "inline; filename*=utf-8''%D0%A1%D1%87%D1%91%D1%82%20%E2%84%961.pdf"
+        "attachment; filename*=utf-8''%D0%A1%D1%87%D1%91%D1%82%20%E2%84%961.pdf"
     )
 
 

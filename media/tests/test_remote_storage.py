@@ -86,7 +86,7 @@ def test_download_redirects_to_a_signed_url_that_serves_the_bytes(
     assert fetched.status_code == 200
     assert fetched.content == content
     assert fetched.headers["Content-Type"] == "application/pdf"
-    assert fetched.headers["Content-Disposition"] == 'inline; filename="Invoice 7.pdf"'
+    assert fetched.headers["Content-Disposition"] == 'attachment; filename="Invoice 7.pdf"'
 
     # Tampering with the signed URL is refused by the store.
     forged = url.replace(media.file.name, media.file.name.replace(".pdf", "x.pdf"))

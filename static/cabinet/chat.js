@@ -1,7 +1,8 @@
 // Live support chat for the customer cabinet.
 // Protocol: ../shared SPEC section 4. History over HTTP (id cursors), live events over /ws/,
 // messages sent over the socket with a client_id so a retry never duplicates; when the socket
-// is down they go over HTTP with the same client_id.
+// is down they go over HTTP with the same client_id. The connection is ../crm/realtime.js.
+import { Realtime, api, catchUp, newClientId } from "../crm/realtime.js";
 
 const root = document.getElementById("chat");
 const chatId = Number(root.dataset.chatId);
@@ -14,32 +15,11 @@ const statusLine = document.getElementById("status");
 const typingLine = document.getElementById("typing");
 const olderButton = document.getElementById("older");
 
-const csrf = () => document.cookie.split("; ").find((c) => c.startsWith("csrftoken="))?.split("=")[1] || "";
 const seen = new Map(); // message id -> element
 let lastId = 0;
 let firstId = null;
 let readUpTo = 0; // the staff's read receipt for my messages
-let socket = null;
-let retry = 0;
-let requestSeq = 0;
-const pendingAcks = new Map(); // request id -> {resolve, reject, timer}
-
-async function api(path, options = {}) {
-  const headers = { "X-CSRFToken": csrf(), ...(options.headers || {}) };
-  if (options.json !== undefined) {
-    headers["Content-Type"] = "application/json";
-    options.body = JSON.stringify(options.json);
-  }
-  const response = await fetch(path, { credentials: "same-origin", ...options, headers });
-  const body = response.status === 204 ? null : await response.json().catch(() => null);
-  if (!response.ok) {
-    const error = new Error((body && body.detail) || `HTTP ${response.status}`);
-    error.status = response.status;
-    error.body = body;
-    throw error;
-  }
-  return body;
-}
+const realtime = new Realtime();
 
 function setStatus(text, kind = "") {
   statusLine.textContent = text;
@@ -150,97 +130,47 @@ async function loadOlder() {
   olderButton.hidden = !page.has_more;
 }
 
-async function catchUp() {
-  // After a reconnect: everything after the newest message we have, page by page.
-  for (;;) {
-    const page = await api(`/api/chats/${chatId}/messages?after=${lastId}&limit=200`);
-    const items = page.results || page;
-    addMessages(items);
-    if (!page.has_more || !items.length) break;
-  }
-}
-
 function markRead() {
   if (document.visibilityState !== "visible" || !lastId) return;
-  send("messages:read", { chat_id: chatId, up_to: lastId }).catch(() =>
+  realtime.request("messages:read", { chat_id: chatId, up_to: lastId }).catch(() =>
     api(`/api/chats/${chatId}/read`, { method: "POST", json: { up_to: lastId } }).catch(() => {}),
   );
 }
 
-function send(type, data, { ack = true } = {}) {
-  if (!socket || socket.readyState !== WebSocket.OPEN) return Promise.reject(new Error("offline"));
-  const id = ack ? `r${++requestSeq}` : undefined;
-  socket.send(JSON.stringify({ type, data, id }));
-  if (!ack) return Promise.resolve();
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      pendingAcks.delete(id);
-      reject(new Error("timeout"));
-    }, 10000);
-    pendingAcks.set(id, { resolve, reject, timer });
-  });
+realtime.on("status", ({ state }) => {
+  if (state === "open") setStatus("Connected", "ok");
+  else if (state === "reconnecting") setStatus("Reconnecting…", "warn");
+  else if (state === "signed_out") setStatus("Signed out. Please sign in again.", "error");
+});
+realtime.on("open", async () => {
+  // After every (re)connect: the messages that arrived while the socket was not there.
+  await catchUp(chatId, lastId, (items) => addMessages(items)).catch(() => {});
+  markRead();
+});
+const forThisChat = (data) => data && (data.chat_id === undefined || data.chat_id === chatId);
+function onMessage(data, type) {
+  if (!forThisChat(data)) return;
+  addMessages([data]);
+  if (type === "message:new" && data.sender && data.sender.id !== meId) {
+    // Whoever answers has read what came before (the server moves their read pointer).
+    readUpTo = Math.max(readUpTo, data.id - 1);
+    markSeen();
+  }
+  if (type === "message:new") markRead();
 }
-
-function connect() {
-  const scheme = location.protocol === "https:" ? "wss" : "ws";
-  socket = new WebSocket(`${scheme}://${location.host}/ws/`);
-  socket.addEventListener("open", async () => {
-    retry = 0;
-    setStatus("Connected", "ok");
-    await send("chat:join", { chat_id: chatId }).catch(() => {});
-    await catchUp().catch(() => {});
-    markRead();
-  });
-  socket.addEventListener("message", (event) => {
-    let frame;
-    try {
-      frame = JSON.parse(event.data);
-    } catch {
-      return;
-    }
-    const { type, data, id } = frame;
-    if ((type === "ack" || type === "error") && id && pendingAcks.has(id)) {
-      const pending = pendingAcks.get(id);
-      pendingAcks.delete(id);
-      clearTimeout(pending.timer);
-      if (type === "ack") pending.resolve(data);
-      else pending.reject(Object.assign(new Error(data.detail), { body: data }));
-      return;
-    }
-    if (!data || (data.chat_id !== undefined && data.chat_id !== chatId)) return;
-    if (type === "message:new" || type === "message:updated") {
-      addMessages([data]);
-      if (type === "message:new" && data.sender && data.sender.id !== meId) {
-        // Whoever answers has read what came before (the server moves their read pointer).
-        readUpTo = Math.max(readUpTo, data.id - 1);
-        markSeen();
-      }
-      if (type === "message:new") markRead();
-    } else if (type === "messages:read" && data.user_id !== meId) {
-      readUpTo = Math.max(readUpTo, data.up_to);
-      markSeen();
-    } else if (type === "typing:start" && data.user_id !== meId) {
-      typingLine.textContent = "Support is typing…";
-    } else if (type === "typing:stop") {
-      typingLine.textContent = "";
-    }
-  });
-  socket.addEventListener("close", (event) => {
-    for (const [, pending] of pendingAcks) pending.reject(new Error("closed"));
-    pendingAcks.clear();
-    if (event.code === 4401) {
-      setStatus("Signed out. Please sign in again.", "error");
-      return;
-    }
-    const delay = Math.min(30000, 500 * 2 ** retry++) * (0.5 + Math.random() / 2);
-    setStatus("Reconnecting…", "warn");
-    setTimeout(connect, delay);
-  });
-}
-
-function newClientId() {
-  return crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random().toString(16).slice(2)}`;
-}
+realtime.on("message:new", (data) => onMessage(data, "message:new"));
+realtime.on("message:updated", (data) => onMessage(data, "message:updated"));
+realtime.on("messages:read", (data) => {
+  if (!forThisChat(data) || data.user_id === meId) return;
+  readUpTo = Math.max(readUpTo, data.up_to);
+  markSeen();
+});
+realtime.on("typing:start", (data) => {
+  if (forThisChat(data) && data.user_id !== meId) typingLine.textContent = "Support is typing…";
+});
+realtime.on("typing:stop", (data) => {
+  if (forThisChat(data)) typingLine.textContent = "";
+});
 
 async function uploadFiles(files) {
   const ids = [];
@@ -274,9 +204,9 @@ form.addEventListener("submit", async (event) => {
     const payload = { chat_id: chatId, text, kind: "text", attachment_ids, client_id: clientId };
     let message;
     try {
-      message = await send("message:send", payload);
+      message = await realtime.request("message:send", payload);
     } catch (error) {
-      if (error.body) throw error; // the server refused it: do not retry over HTTP
+      if (error.code) throw error; // the server refused it: do not retry over HTTP
       message = await api(`/api/chats/${chatId}/messages`, { method: "POST", json: payload });
     }
     li.classList.remove("pending");
@@ -292,14 +222,14 @@ form.addEventListener("submit", async (event) => {
 let typingTimer = null;
 let typing = false;
 function stopTyping() {
-  if (typing) send("typing:stop", { chat_id: chatId }, { ack: false }).catch(() => {});
+  if (typing) realtime.send("typing:stop", { chat_id: chatId });
   typing = false;
   clearTimeout(typingTimer);
 }
 input.addEventListener("input", () => {
   if (!typing) {
     typing = true;
-    send("typing:start", { chat_id: chatId }, { ack: false }).catch(() => {});
+    realtime.send("typing:start", { chat_id: chatId });
   }
   clearTimeout(typingTimer);
   typingTimer = setTimeout(stopTyping, 3000);
@@ -314,5 +244,8 @@ olderButton.addEventListener("click", () => loadOlder().catch((e) => setStatus(e
 document.addEventListener("visibilitychange", markRead);
 
 loadHistory()
-  .then(connect)
+  .then(() => {
+    realtime.join(chatId);
+    realtime.connect();
+  })
   .catch((error) => setStatus(`Could not load the chat: ${error.message}`, "error"));

@@ -1,0 +1,12 @@
+from django.apps import AppConfig
+
+
+class AutomationConfig(AppConfig):
+    name = "automation"
+    verbose_name = "Inbox automation"
+
+    def ready(self) -> None:
+        from automation.services import automation_on_message_stored
+        from chats import hooks
+
+        hooks.on_message_stored(automation_on_message_stored, answers=True)

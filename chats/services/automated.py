@@ -1,0 +1,60 @@
+"""The inbox's own replies to a customer: greeting, away message, bot answers.
+
+Posted like a staff reply (the chat's row lock, last message, unread counts, ``message:new``
+on commit, ``chats.hooks.message_stored`` so that a channel sends it out), but with no sender
+and ``automated=True``. They never set ``first_response_at``: that measures people.
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.utils import timezone
+
+from chats import events, hooks
+from chats.models import Chat, Message, MessageKind
+from chats.services.common import MAX_TEXT_LENGTH, _locked
+from chats.services.messages import _chat_apply, _last_message_update
+from chats.services.read_state import (
+    _count_new_message_as_unread,
+    _emit_unread,
+    _ensure_staff_read_states,
+)
+from crm.errors import ValidationFailed
+
+
+def message_post_automated(*, chat: Chat, text: str, client_id: str | None = None) -> Message:
+    """Post ``text`` as the inbox's automated reply in a support chat.
+
+    ``client_id`` names the reply (``automation:greeting``, ...), unique within the chat: the
+    automation reads it back to know what it already said. Called inside the customer's send,
+    the chat lock is already held by this transaction and the reply's id follows the
+    customer's message."""
+    text = (text or "").strip()
+    if not text:
+        raise ValidationFailed("An automated reply needs text.", code="empty_message")
+    with transaction.atomic():
+        chat = _locked(Chat.objects).get(pk=chat.pk)
+        if not chat.is_support:
+            raise ValidationFailed(
+                "Automated replies go to support chats only.", code="not_support"
+            )
+        previous_last_id = chat.last_message_id or 0
+        message = Message.objects.create(
+            chat=chat,
+            sender=None,
+            kind=MessageKind.TEXT,
+            text=text[:MAX_TEXT_LENGTH],
+            client_id=client_id,
+            automated=True,
+            created_at=timezone.now(),
+        )
+        _ensure_staff_read_states(chat, since_message_id=previous_last_id)
+        _chat_apply(chat, _last_message_update(message))
+        message.chat = chat
+        # Automated replies carry no files: the payload needs no query to say so.
+        message._prefetched_objects_cache = {"attachments": message.attachments.none()}
+        affected = _count_new_message_as_unread(message)
+        events.message_new(message, participant_ids=[])
+        _emit_unread(chat.pk, affected)
+        hooks.message_stored(message)
+    return message

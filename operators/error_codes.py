@@ -1,0 +1,18 @@
+"""Error codes of the operators app: the ``code`` of every error it answers with. Clients match
+on these strings; they never change once published."""
+
+CANNED_RESPONSE_NOT_FOUND = "canned_response_not_found"
+CHAT_ALREADY_ASSIGNED = "chat_already_assigned"
+CHAT_CLOSED = "chat_closed"
+CHAT_NOT_FOUND = "chat_not_found"
+CHAT_NOT_OPEN = "chat_not_open"
+INVALID_AVAILABILITY = "invalid_availability"
+INVALID_CANNED_RESPONSE = "invalid_canned_response"
+INVALID_CAPACITY = "invalid_capacity"
+INVALID_PRIORITY = "invalid_priority"
+INVALID_STATUS = "invalid_status"
+NOT_ADMIN = "not_admin"
+NOT_MANAGER = "not_manager"
+NOT_SUPPORT = "not_support"
+OPERATOR_NOT_FOUND = "operator_not_found"
+SHORTCUT_TAKEN = "shortcut_taken"
