@@ -12,6 +12,7 @@ tasks; the WebSocket consumer binds one per connection and per frame (``bind_soc
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
 from typing import Any
@@ -93,6 +94,20 @@ def configure_structlog() -> None:
     )
 
 
+class OneTraceback(logging.Filter):
+    """A failed request's traceback is logged once, by Django (``django.request``, with the
+    request id bound): django-structlog's ``request_failed`` line keeps only its summary."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.msg
+        if isinstance(msg, dict) and msg.get("event") == "request_failed":
+            msg.pop("exc_info", None)
+            msg.pop("exception", None)
+            msg["level"] = "info"
+            record.levelno, record.levelname, record.exc_info = logging.INFO, "INFO", None
+        return True
+
+
 def logging_config(*, level: str, fmt: str, file: str = "") -> dict:
     """The ``LOGGING`` setting: stdlib and structlog records rendered by one formatter."""
     if fmt not in ("json", "console"):
@@ -114,7 +129,10 @@ def logging_config(*, level: str, fmt: str, file: str = "") -> dict:
         "foreign_pre_chain": _shared_processors(),
     }
     handlers: dict[str, dict] = {
-        "console": {"class": "logging.StreamHandler", "formatter": "structured"},
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "structured",
+        },
     }
     if file:
         handlers["file"] = {
@@ -126,16 +144,18 @@ def logging_config(*, level: str, fmt: str, file: str = "") -> dict:
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"structured": formatter},
+        "filters": {"one_traceback": {"()": OneTraceback}},
         "handlers": handlers,
         "root": {"handlers": list(handlers), "level": level.upper()},
         "loggers": {
             # Django's own console handler (DEBUG) would print every error a second time.
             "django": {"handlers": [], "level": level.upper()},
             "django.db.backends": {"level": "WARNING"},
-            # django-structlog logs every request and its error once; Django's own request
-            # logger would log each error a second time.
-            "django.request": {"level": "CRITICAL", "propagate": True},
             "django_structlog": {"level": level.upper()},
+            "django_structlog.middlewares.request": {"filters": ["one_traceback"]},
+            # 4xx are in django-structlog's request_finished already (Django logs them after
+            # the request's context is gone); server errors keep Django's one traceback.
+            "django.request": {"level": "ERROR"},
             # daphne's access log: kept (its paths are redacted), at the chosen level.
             "daphne": {"level": "WARNING" if level.upper() == "WARNING" else "INFO"},
         },
