@@ -32,7 +32,7 @@ logger = logging.getLogger(__name__)
 _observers: list[Callable[[str, dict, tuple[str, ...]], None]] = []
 
 # All of one event's group sends together wait at most this long for the layer.
-EVENT_SEND_TIMEOUT_SECONDS = 2.0
+EVENT_SEND_TIMEOUT_SECONDS = 5.0
 
 
 def chat_group(chat_id: int) -> str:
