@@ -10,11 +10,11 @@ PORT ?= 8000
 PYTEST_ARGS ?=
 TEST_WORKERS ?= 2
 
-.PHONY: run setup install system-deps browser-deps migrate demo test fuzz lint format check clean
+.PHONY: run setup install system-deps browser-deps migrate demo test fuzz lint format check clean faults
 
 run: setup
 	@echo "Connector CRM on http://$(HOST):$(PORT)/  (back office: /admin/, API docs: /api/docs/)"
-	$(BIN)/daphne -b $(HOST) -p $(PORT) crm.asgi:application
+	$(BIN)/python -m crm.server -b $(HOST) -p $(PORT) crm.asgi:application
 
 setup: install migrate demo
 	$(BIN)/python manage.py collectstatic --noinput -v0
@@ -71,3 +71,8 @@ check: install
 
 clean:
 	rm -rf $(VENV) staticfiles db.sqlite3 db.sqlite3-wal db.sqlite3-shm var
+
+# Faults under load on a private stack (PostgreSQL database, redis-server, moto S3): Redis
+# stopped, PostgreSQL cut, a worker killed mid-upload, each web process restarted. At most 10 min.
+faults: install
+	$(BIN)/python faults/run.py $(FAULTS_ARGS)

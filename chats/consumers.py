@@ -10,11 +10,16 @@ Requests go through the same services as HTTP (validation, idempotency, permissi
 limits, events). Every frame is ``{"type", "data", "id"}``; a request with an ``id`` gets an
 ``ack`` or an ``error`` carrying that id. A bad frame gets an ``error`` and the connection stays
 usable; a client that keeps sending past the ``ws_frames`` limit is closed with 4429.
+
+While PostgreSQL is down requests get an ``error`` with code ``service_unavailable`` (and
+``retry_after``); a connection whose channel layer (Redis) fails is closed with 1011 so the
+client reconnects and catches up over HTTP.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -34,9 +39,10 @@ from chats import presence, viewers
 from chats.payloads import message_data
 from chats.selectors import chat_for
 from chats.services import chat_mark_read, message_send
-from crm import parsers, ratelimit
+from crm import outage, parsers, ratelimit
 from crm.errors import DomainError, api_exception_handler
 from crm.events import chat_group, encode, staff_group, user_group
+from crm.logging import bind_socket
 from crm.metrics import WS_CONNECTIONS
 from crm.query import ID_MAX
 
@@ -53,6 +59,7 @@ TYPING_REPEAT_SECONDS = 3.0
 FLOOD_CLOSE_FACTOR = 2
 
 CLOSE_UNAUTHORIZED = 4401
+CLOSE_UNAVAILABLE = 1011
 CLOSE_FLOOD = 4429
 
 
@@ -133,6 +140,19 @@ def _messages_read(user: User, data: dict) -> dict:
 class RealtimeConsumer(AsyncJsonWebsocketConsumer):
     user: User
 
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        except Exception as exc:
+            if outage.part_down(exc) is None:
+                raise
+            # The channel layer (or the database at connect) failed under the connection:
+            # tidy up what this process counts and close so that the client reconnects.
+            outage.report("websocket", exc)
+            await self._release()
+            with contextlib.suppress(Exception):
+                await self.base_send({"type": "websocket.close", "code": CLOSE_UNAVAILABLE})
+
     async def dispatch(self, message: dict) -> None:
         # Channels hops to a thread before every handler to close stale database connections.
         # Forwarding an event never touches the database, and it is the hot path (one call per
@@ -152,6 +172,8 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=CLOSE_UNAUTHORIZED)
             return
         self.user = user
+        # Log lines of this connection carry its id; each frame's also a request id of its own.
+        self.connection_request_id = bind_socket(user_id=user.pk)
         self.joined: set[int] = set()
         # chat id → (when it was last announced, the expiry task, staff only: a note)
         self.typing: dict[int, tuple[float, asyncio.Task, bool]] = {}
@@ -161,12 +183,30 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
         if user.is_staff:
             self.member_groups.append(staff_group(user.organization_id))
         WS_CONNECTIONS.inc()
-        for group in self.member_groups:
-            await self.channel_layer.group_add(group, self.channel_name)
+        self._released = False
+        try:
+            try:
+                await self._join(self.member_groups)
+            except outage.REDIS_ERRORS:  # a pooled connection Redis closed: once more
+                await self._join(self.member_groups)
+        except Exception as exc:
+            if outage.part_down(exc) is None:
+                raise
+            outage.report("websocket", exc)
+            await self._release()
+            await self.accept()
+            await self._send_error("service_unavailable", "Live events are unavailable; retry.")
+            await self.close(code=CLOSE_UNAVAILABLE)
+            return
         # Counted before the client hears it is connected: once a tab has its
         # connection:established, another tab closing on another server cannot show the user
         # offline (on a cold server the first count takes a while).
-        await presence.connection_refresh(user_id=user.pk, connection=self.channel_name)
+        try:
+            await presence.connection_refresh(user_id=user.pk, connection=self.channel_name)
+        except Exception as exc:  # presence catches up at the next heartbeat
+            if outage.part_down(exc) is None:
+                raise
+            outage.report("presence", exc)
         await self.accept()
         profile = await database_sync_to_async(user_payload)(user)
         await self.send_json(
@@ -185,14 +225,35 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
             # count this closed connection again until the entry lapses.
             self.closing.set()
             await asyncio.gather(self.heartbeat, return_exceptions=True)
-        for chat_id in list(self.typing):
-            await self._typing_stop(chat_id)
-        for chat_id in list(self.joined):
-            await self._viewers_change(chat_id, add=False)
-        for group in self.member_groups + [chat_group(cid) for cid in self.joined]:
-            await self.channel_layer.group_discard(group, self.channel_name)
+        try:
+            for chat_id in list(self.typing):
+                await self._typing_stop(chat_id)
+            for chat_id in list(self.joined):
+                await self._viewers_change(chat_id, add=False)
+            for group in self.member_groups + [chat_group(cid) for cid in self.joined]:
+                await self.channel_layer.group_discard(group, self.channel_name)
+            await presence.connection_closed(user_id=self.user.pk, connection=self.channel_name)
+        except Exception as exc:  # Redis or PostgreSQL down: groups and presence lapse alone
+            if outage.part_down(exc) is None:
+                raise
+            outage.report("websocket", exc)
+        finally:
+            await self._release()
+
+    async def _join(self, groups: list[str]) -> None:
+        for group in groups:
+            await self.channel_layer.group_add(group, self.channel_name)
+
+    async def _release(self) -> None:
+        """Forget this connection in the process: heartbeat, typing timers, the gauge."""
+        if getattr(self, "_released", True):
+            return
+        self._released = True
+        if self.heartbeat is not None:
+            self.heartbeat.cancel()
+        for _, task in self.typing.values():
+            task.cancel()
         WS_CONNECTIONS.dec()
-        await presence.connection_closed(user_id=self.user.pk, connection=self.channel_name)
 
     async def _heartbeat(self) -> None:
         while True:
@@ -207,8 +268,11 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
                     user_id=self.user.pk, connection=self.channel_name
                 )
                 await self._viewers_refresh()
-            except Exception:  # a Redis or database hiccup must not end the connection
-                logger.exception("Presence heartbeat failed for user %s", self.user.pk)
+            except Exception as exc:  # a Redis or database hiccup must not end the connection
+                if outage.part_down(exc) is None:
+                    logger.exception("Presence heartbeat failed for user %s", self.user.pk)
+                else:
+                    outage.report("presence", exc)
 
     # --- From the channel layer ---
 
@@ -225,6 +289,7 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
     # --- From the client ---
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        bind_socket(connection_request_id=getattr(self, "connection_request_id", None))
         if not await self._frame_allowed():
             return
         request_id = None
@@ -233,6 +298,7 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
             request_id = self._request_id(frame)
             kind, data = self._kind_and_data(frame)
             handler = self.REQUESTS[kind]
+            logger.debug("WebSocket frame %s", kind)
             result = await handler(self, data)
             if kind == "ping":
                 await self._send_frame("pong", result, request_id)
@@ -243,9 +309,21 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
         except (DomainError, APIException) as exc:
             # The API's exception handler: the same error body as over HTTP.
             await self._send_frame("error", api_exception_handler(exc, {}).data, request_id)
-        except Exception:
-            logger.exception("WebSocket request failed for user %s", self.user.pk)
-            await self._send_error("server_error", "The request failed; try again.", request_id)
+        except Exception as exc:
+            if outage.part_down(exc) is None:
+                logger.exception("WebSocket request failed for user %s", self.user.pk)
+                await self._send_error("server_error", "The request failed; try again.", request_id)
+                return
+            outage.report("websocket requests", exc)
+            await self._send_frame(
+                "error",
+                {
+                    "code": "service_unavailable",
+                    "detail": "The service is unavailable; try again shortly.",
+                    "retry_after": outage.RETRY_AFTER_SECONDS,
+                },
+                request_id,
+            )
 
     async def _frame_allowed(self) -> bool:
         decision = await ratelimit.ahit("ws_frames", f"user:{self.user.pk}")

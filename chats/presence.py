@@ -77,7 +77,11 @@ class RedisConnections:
     def __init__(self, url: str, prefix: str):
         import redis
 
-        self.client = redis.Redis.from_url(url)
+        # Bounded like every Redis call (settings.REDIS_SOCKET_TIMEOUT).
+        timeout = getattr(settings, "REDIS_SOCKET_TIMEOUT", None)
+        self.client = redis.Redis.from_url(
+            url, socket_timeout=timeout, socket_connect_timeout=timeout
+        )
         self.prefix = prefix
         self._refresh = self.client.register_script(self._REFRESH)
         self._drop = self.client.register_script(self._DROP)

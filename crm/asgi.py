@@ -16,7 +16,9 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from crm.middleware import WebSocketOutageGuard  # noqa: E402
 from crm.routing import websocket_urlpatterns  # noqa: E402
+from crm.server import install_server_close_codes  # noqa: E402
 from crm.ws_auth import WebSocketAuthStack, install_access_log_redaction  # noqa: E402
 from media.asgi import UploadSizeGuard  # noqa: E402
 
@@ -24,10 +26,11 @@ application = ProtocolTypeRouter(
     {
         # Oversize uploads are refused from their Content-Length, before the body is read.
         "http": UploadSizeGuard(django_asgi_app),
-        "websocket": AllowedHostsOriginValidator(
-            WebSocketAuthStack(URLRouter(websocket_urlpatterns))
+        "websocket": WebSocketOutageGuard(
+            AllowedHostsOriginValidator(WebSocketAuthStack(URLRouter(websocket_urlpatterns)))
         ),
     }
 )
 
 install_access_log_redaction()
+install_server_close_codes()

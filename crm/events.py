@@ -5,10 +5,15 @@ transaction commits. The WebSocket consumer joins its connection to the groups n
 functions below and forwards every ``crm.event`` it receives as
 ``{"type": <event>, "data": <payload>}``. The JSON text is encoded once per event here, not once
 per socket.
+
+Events are hints: the database holds the truth and clients catch up over HTTP. A channel layer
+that is down or slow never fails or holds the request that committed: sends are bounded by
+``EVENT_SEND_TIMEOUT_SECONDS`` and failures are logged once per outage (``crm.outage``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Callable, Iterable
@@ -19,10 +24,15 @@ from channels.layers import get_channel_layer
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 
+from crm import outage
+
 logger = logging.getLogger(__name__)
 
 # In-process observers of sent events (metrics, tests): called with (type, data, groups).
 _observers: list[Callable[[str, dict, tuple[str, ...]], None]] = []
+
+# All of one event's group sends together wait at most this long for the layer.
+EVENT_SEND_TIMEOUT_SECONDS = 5.0
 
 
 def chat_group(chat_id: int) -> str:
@@ -56,33 +66,43 @@ def send_event(event_type: str, data: dict, *, groups: Iterable[str]) -> None:
 def _deliver(event_type: str, data: dict, groups: tuple[str, ...], text: str) -> None:
     for observer in list(_observers):
         observer(event_type, data, groups)
+    message = {"type": "crm.event", "event": event_type, "text": text}
+    # One hop to the event loop per event, not per group: each hop blocks the request's thread.
+    _layer_send(groups, message)
+
+
+def _layer_send(groups: tuple[str, ...], message: dict) -> None:
+    """Send ``message`` to ``groups``; never raises, waits at most the send timeout."""
     layer = get_channel_layer()
     if layer is None:
         return
-    message = {"type": "crm.event", "event": event_type, "text": text}
-    # One hop to the event loop per event, not per group: each hop blocks the request's thread.
-    async_to_sync(_group_send_all)(layer, groups, message)
+    try:
+        async_to_sync(_group_send_all)(layer, groups, message)
+    except Exception as exc:  # the layer being down must not fail the request that committed
+        if outage.part_down(exc) is None and not isinstance(exc, asyncio.TimeoutError):
+            logger.exception("Could not send %s to %s", message.get("event"), groups)
+        else:
+            outage.report("channel_layer", exc)
+    else:
+        outage.recovered("channel_layer")
 
 
 async def _group_send_all(layer, groups: tuple[str, ...], message: dict) -> None:
-    for group in groups:
-        try:
-            await layer.group_send(group, message)
-        except Exception:  # the layer being down must not fail the request that committed
-            logger.exception("Could not send %s to %s", message["event"], group)
+    async def send_all() -> None:
+        for group in groups:
+            try:
+                await layer.group_send(group, message)
+            except outage.REDIS_ERRORS:  # a pooled connection Redis closed: once more
+                await layer.group_send(group, message)
+
+    await asyncio.wait_for(send_all(), timeout=EVENT_SEND_TIMEOUT_SECONDS)
 
 
 def user_sessions_ended(*, user_id: int) -> None:
     """Ask every connection of a deactivated user to close (after commit)."""
-
-    def close() -> None:
-        layer = get_channel_layer()
-        if layer is not None:
-            async_to_sync(layer.group_send)(
-                user_group(user_id), {"type": "crm.close", "code": 4401}
-            )
-
-    transaction.on_commit(close)
+    transaction.on_commit(
+        lambda: _layer_send((user_group(user_id),), {"type": "crm.close", "code": 4401})
+    )
 
 
 def observe(callback: Callable[[str, dict, tuple[str, ...]], None]) -> Callable[[], None]:

@@ -4,6 +4,10 @@ One mechanism serves the REST throttles, the login brute-force guard and the Web
 limit. Rates come from ``settings.RATE_LIMITS`` as ``"<count>/<period>"`` where the period is
 ``s``, ``m``/``min``, ``h``/``hour`` or ``d``/``day``, optionally with a multiplier: ``5/5m``.
 Counting uses fixed windows: cheap (one INCR) and good enough for abuse limits.
+
+While the cache (Redis) is unreachable, counting falls back to a limiter inside the process
+(``local_hit``): each process then enforces the limit on its own, which is looser across
+processes but never lets a Redis outage fail or open up a request.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import contextlib
 import hashlib
 import math
 import re
+import threading
 import time
 from dataclasses import dataclass
 
@@ -19,6 +24,7 @@ from django.conf import settings
 from django.core.cache import cache
 from rest_framework.throttling import BaseThrottle
 
+from crm import outage
 from crm.client_ip import request_ip
 
 _UNITS = {
@@ -83,12 +89,17 @@ def hit(scope: str, ident: str) -> Decision:
     rate = rate_for(scope)
     index, retry_after = _window(rate, time.time())
     key = _key(scope, ident, index)
-    cache.add(key, 0, timeout=rate.seconds + 1)
     try:
-        count = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, timeout=rate.seconds + 1)
-        count = 1
+        cache.add(key, 0, timeout=rate.seconds + 1)
+        try:
+            count = cache.incr(key)
+        except ValueError:  # expired between add and incr
+            cache.set(key, 1, timeout=rate.seconds + 1)
+            count = 1
+    except outage.REDIS_ERRORS as exc:
+        count = local_hit(key, rate, exc)
+    else:
+        outage.recovered("rate_limit")
     return Decision(count <= rate.count, count, rate.count, retry_after)
 
 
@@ -96,7 +107,11 @@ def peek(scope: str, ident: str) -> Decision:
     """The state of the window without counting: is one more event allowed?"""
     rate = rate_for(scope)
     index, retry_after = _window(rate, time.time())
-    count = cache.get(_key(scope, ident, index), 0)
+    key = _key(scope, ident, index)
+    try:
+        count = cache.get(key, 0)
+    except outage.REDIS_ERRORS as exc:
+        count = local_peek(key, exc)
     return Decision(count < rate.count, count, rate.count, retry_after)
 
 
@@ -104,12 +119,17 @@ async def ahit(scope: str, ident: str) -> Decision:
     rate = rate_for(scope)
     index, retry_after = _window(rate, time.time())
     key = _key(scope, ident, index)
-    await cache.aadd(key, 0, timeout=rate.seconds + 1)
     try:
-        count = await cache.aincr(key)
-    except ValueError:
-        await cache.aset(key, 1, timeout=rate.seconds + 1)
-        count = 1
+        await cache.aadd(key, 0, timeout=rate.seconds + 1)
+        try:
+            count = await cache.aincr(key)
+        except ValueError:
+            await cache.aset(key, 1, timeout=rate.seconds + 1)
+            count = 1
+    except outage.REDIS_ERRORS as exc:
+        count = local_hit(key, rate, exc)
+    else:
+        outage.recovered("rate_limit")
     return Decision(count <= rate.count, count, rate.count, retry_after)
 
 
@@ -134,7 +154,49 @@ def release(reservation: Reservation) -> None:
     """Give back a reserved attempt (it succeeded, or another limit refused it)."""
     # A window that expired meanwhile has nothing left to give back.
     with contextlib.suppress(ValueError):
-        cache.decr(reservation.key)
+        try:
+            cache.decr(reservation.key)
+        except outage.REDIS_ERRORS:
+            local_release(reservation.key)
+
+
+# --- The fallback while the cache is down: counters in this process -------------------------
+
+_local_counts: dict[str, tuple[int, float]] = {}  # key -> (count, expires at)
+_local_lock = threading.Lock()
+LOCAL_MAX_KEYS = 100_000
+
+
+def local_hit(key: str, rate: Rate, exc: BaseException | None = None) -> int:
+    """Count one event for ``key`` in this process's own window counters."""
+    if exc is not None:
+        outage.report("rate_limit", exc)
+    now = time.monotonic()
+    with _local_lock:
+        if len(_local_counts) >= LOCAL_MAX_KEYS:
+            for stale in [k for k, (_, until) in _local_counts.items() if until <= now]:
+                del _local_counts[stale]
+            if len(_local_counts) >= LOCAL_MAX_KEYS:
+                _local_counts.clear()
+        count, until = _local_counts.get(key, (0, now + rate.seconds + 1))
+        if until <= now:
+            count, until = 0, now + rate.seconds + 1
+        _local_counts[key] = (count + 1, until)
+    return count + 1
+
+
+def local_release(key: str) -> None:
+    with _local_lock:
+        count, until = _local_counts.get(key, (0, 0.0))
+        if count > 0:
+            _local_counts[key] = (count - 1, until)
+
+
+def local_peek(key: str, exc: BaseException | None = None) -> int:
+    if exc is not None:
+        outage.report("rate_limit", exc)
+    count, until = _local_counts.get(key, (0, 0.0))
+    return count if until > time.monotonic() else 0
 
 
 class ScopeThrottle(BaseThrottle):

@@ -77,6 +77,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "crm.middleware.ServiceUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "crm.urls"
@@ -99,6 +100,7 @@ TEMPLATES = [
 
 # --- Database -------------------------------------------------------------------------------
 DATABASE_URL = env.str("DATABASE_URL", default="")
+
 if DATABASE_URL:
     DATABASES = {"default": env.db_url_config(DATABASE_URL)}
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
@@ -108,8 +110,16 @@ if DATABASE_URL:
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
             "min_size": env.int("DATABASE_POOL_MIN_SIZE", default=1),
             "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=10),
-            "timeout": env.int("DATABASE_POOL_TIMEOUT", default=10),
+            # Waiting for a pooled connection, then for a new one: both bounded, so a request
+            # while PostgreSQL is down answers 503 within seconds instead of hanging (and within
+            # daphne's 5 s WebSocket handshake timeout).
+            "timeout": env.float("DATABASE_POOL_TIMEOUT", default=3),
         }
+        # A pooled connection PostgreSQL cut (restart, failover) is replaced, not handed out.
+        DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+        DATABASES["default"]["OPTIONS"].setdefault(
+            "connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=3)
+        )
 else:
     DATABASES = {
         "default": {
@@ -132,6 +142,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Redis: cache, channel layer, Celery broker ---------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
 REDIS_KEY_PREFIX = env.str("REDIS_KEY_PREFIX", default="crm")
+# Every Redis call is bounded: with Redis down or stuck a request waits at most this long for
+# it, then goes on without it (events, presence, rate limits are hints; see crm/outage.py).
+REDIS_SOCKET_TIMEOUT = env.float("REDIS_SOCKET_TIMEOUT", default=1.0)
 
 if REDIS_URL:
     # Named explicitly: django-environ would switch to django-redis when that is installed.
@@ -140,6 +153,10 @@ if REDIS_URL:
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": REDIS_KEY_PREFIX,
+            "OPTIONS": {
+                "socket_timeout": REDIS_SOCKET_TIMEOUT,
+                "socket_connect_timeout": REDIS_SOCKET_TIMEOUT,
+            },
         }
     }
     CHANNEL_LAYERS = {
@@ -148,7 +165,14 @@ if REDIS_URL:
             "CONFIG": {
                 # socket_timeout=None: with redis-py 8 an idle consumer's blocking read otherwise
                 # times out after a few seconds and the socket closes with 1011.
-                "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
+                # Connecting is bounded; sends are bounded by crm.events.
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        "socket_timeout": None,
+                        "socket_connect_timeout": REDIS_SOCKET_TIMEOUT,
+                    }
+                ],
                 "prefix": f"{REDIS_KEY_PREFIX}:asgi",
                 # Messages waiting per Redis key before more are dropped. A group send reaches
                 # all of a process's sockets through one key (channels_redis bundles them), so
@@ -172,7 +196,25 @@ CELERY_TASK_ALWAYS_EAGER = env.bool(
 CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": f"{REDIS_KEY_PREFIX}:celery:"}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "global_keyprefix": f"{REDIS_KEY_PREFIX}:celery:",
+    "socket_timeout": REDIS_SOCKET_TIMEOUT * 5,
+    "socket_connect_timeout": REDIS_SOCKET_TIMEOUT,
+    # A task whose worker died (kill -9, lost machine) is delivered again after this long:
+    # every task is acked late and idempotent (see */tasks.py).
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
+    # How often a worker looks for such tasks: every interval × throttle seconds.
+    "unacked_restore_interval": env.int("CELERY_UNACKED_RESTORE_INTERVAL", default=10),
+    "unacked_restore_throttle": env.int("CELERY_UNACKED_RESTORE_THROTTLE", default=10),
+}
+# Enqueueing with the broker down gives up after about a second (the work has a periodic
+# safety net, or the task is enqueued again by the next write): it never holds a request.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
+}
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="crm")
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE: dict = {
@@ -414,17 +456,29 @@ if PRODUCTION:
 DEFAULT_EXCEPTION_REPORTER_FILTER = "crm.errors.SecretSettingsFilter"
 
 # --- Logging --------------------------------------------------------------------------------
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
-    },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {
-        # Django's own console handler (DEBUG) would print every error a second time.
-        "django": {"handlers": [], "level": env.str("LOG_LEVEL", default="INFO")},
-        "django.db.backends": {"level": "WARNING"},
-    },
-}
+# LOG_FORMAT: "json" (one object per line; the production default) or "console" (readable).
+# LOG_FILE: also write the same lines to this file. Every line carries the request id.
+from crm.logging import configure_structlog, logging_config  # noqa: E402
+
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
+LOG_FORMAT = env.str("LOG_FORMAT", default="json" if PRODUCTION else "console")
+LOG_FILE = env.str("LOG_FILE", default="")
+LOGGING = logging_config(level=LOG_LEVEL, fmt=LOG_FORMAT, file=LOG_FILE)
+configure_structlog()
+INSTALLED_APPS.append("django_structlog")
+MIDDLEWARE.insert(1, "django_structlog.middlewares.RequestMiddleware")
+DJANGO_STRUCTLOG_CELERY_ENABLED = True
+DJANGO_STRUCTLOG_IP_LOGGING_ENABLED = True
+
+# --- Error reporting ------------------------------------------------------------------------
+# SENTRY_DSN turns on Sentry (Django, Celery, Redis integrations); personal data is scrubbed.
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
+if SENTRY_DSN:
+    from crm import sentry
+
+    sentry.init(
+        dsn=SENTRY_DSN,
+        environment=env.str("SENTRY_ENVIRONMENT", default=DJANGO_ENV),
+        release=env.str("SENTRY_RELEASE", default=""),
+        traces_sample_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0),
+    )

@@ -34,7 +34,7 @@ def media_upload_remote(self, media_id: int) -> str:
         ) from exc
 
 
-@shared_task(ignore_result=True)
+@shared_task(ignore_result=True, acks_late=True, reject_on_worker_lost=True)
 def media_resume_remote_uploads() -> int:
     """Periodic (beat, with remote storage): files whose upload task was lost."""
     return services.media_resume_remote_uploads(older_than=timedelta(hours=2))

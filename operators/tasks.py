@@ -13,7 +13,7 @@ _RETRY = {
     "retry_backoff_max": 60,
     "max_retries": 5,
     "acks_late": True,
-    "task_reject_on_worker_lost": True,
+    "reject_on_worker_lost": True,
 }
 
 

@@ -98,15 +98,23 @@ def server_environment(
 
 
 def start_daphne(
-    env: dict[str, str], *, app: str = "crm.asgi:application", ready_timeout: float = 40
+    env: dict[str, str],
+    *,
+    app: str = "crm.asgi:application",
+    ready_timeout: float = 40,
+    port: int | None = None,
+    graceful: bool = False,
 ) -> DaphneServer:
-    port = free_port()
+    """``graceful``: the Procfile's ``python -m crm.server`` (daphne that drains on SIGTERM)
+    instead of plain ``daphne``."""
+    port = port or free_port()
     log_file = tempfile.NamedTemporaryFile(  # noqa: SIM115 (closed by stop())
         "w+", prefix=f"daphne-{port}-", suffix=".log", delete=False
     )
     daphne = Path(sys.executable).with_name("daphne")
+    command = [sys.executable, "-m", "crm.server"] if graceful else [str(daphne)]
     process = subprocess.Popen(
-        [str(daphne), "-b", LOOPBACK, "-p", str(port), app],
+        [*command, "-b", LOOPBACK, "-p", str(port), app],
         cwd=BASE_DIR,
         env=env,
         stdout=log_file,

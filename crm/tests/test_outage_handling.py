@@ -1,0 +1,115 @@
+"""Outage handling in-process (the real parts are in test_outages.py): the 503 body, the local
+rate limiter, events that cannot reach the layer, outage logs once per burst."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import redis
+from django.db import OperationalError, transaction
+from django.http import HttpResponse
+from django.test import override_settings
+from django.urls import path
+
+from crm import events, outage, ratelimit
+
+
+def _db_down(request):
+    raise OperationalError("connection refused")
+
+
+def _redis_down(request):
+    raise redis.exceptions.ConnectionError("Connection refused")
+
+
+def _bug(request):
+    raise ValueError("a bug")
+
+
+urlpatterns = [
+    path("db", _db_down),
+    path("redis", _redis_down),
+    path("bug", _bug),
+    path("ok", lambda r: HttpResponse("ok")),
+]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_bursts():
+    outage._bursts.clear()
+    yield
+    outage._bursts.clear()
+
+
+@override_settings(ROOT_URLCONF=__name__)
+@pytest.mark.parametrize("url", ["/db", "/redis"])
+def test_an_unreachable_part_answers_503_with_retry_after(client, url):
+    response = client.get(url)
+    assert response.status_code == 503
+    assert response["Retry-After"] == "5"
+    body = response.json()
+    assert body["code"] == "service_unavailable" and body["detail"]
+
+
+@override_settings(ROOT_URLCONF=__name__)
+def test_other_errors_are_still_500(client):
+    client.raise_request_exception = False
+    assert client.get("/bug").status_code == 500
+
+
+class DownCache:
+    def __getattr__(self, name):
+        def fail(*args, **kwargs):
+            raise redis.exceptions.ConnectionError("Connection refused")
+
+        return fail
+
+
+def test_rate_limits_count_in_the_process_while_the_cache_is_down(monkeypatch, settings):
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "messages_user": "3/min"}
+    monkeypatch.setattr(ratelimit, "cache", DownCache())
+    ident = "down-user"
+    decisions = [ratelimit.hit("messages_user", ident).allowed for _ in range(5)]
+    assert decisions == [True, True, True, False, False]
+    assert ratelimit.peek("messages_user", ident).allowed is False
+    assert ratelimit.peek("messages_user", "someone-else").allowed is True
+
+
+async def test_async_rate_limit_falls_back_too(monkeypatch, settings):
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "ws_frames": "2/10s"}
+    monkeypatch.setattr(ratelimit, "cache", DownCache())
+    results = [(await ratelimit.ahit("ws_frames", "u1")).allowed for _ in range(3)]
+    assert results == [True, True, False]
+
+
+class DownLayer:
+    calls = 0
+
+    async def group_send(self, group, message):
+        DownLayer.calls += 1
+        raise redis.exceptions.ConnectionError("Connection refused")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_events_never_fail_the_commit_and_are_logged_once(monkeypatch, caplog, captured):
+    monkeypatch.setattr(events, "get_channel_layer", lambda: DownLayer())
+    caplog.set_level(logging.WARNING, logger="crm.outage")
+    for n in range(10):
+        with transaction.atomic():
+            events.send_event("message:new", {"n": n}, groups=["chat.1", "chat.2"])
+    assert len(captured) == 10  # every event was handed to delivery
+    assert DownLayer.calls >= 10
+    warnings = [r for r in caplog.records if "channel_layer unavailable" in r.getMessage()]
+    assert len(warnings) == 1
+
+
+def test_recovery_is_logged_once(caplog):
+    caplog.set_level(logging.WARNING, logger="crm.outage")
+    outage.report("broker", ConnectionError("down"))
+    outage.report("broker", ConnectionError("down"))
+    outage.recovered("broker")
+    outage.recovered("broker")
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum("broker unavailable" in m for m in messages) == 1
+    assert sum("broker available again after 2 failures" in m for m in messages) == 1

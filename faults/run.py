@@ -1,0 +1,684 @@
+"""``make faults``: the whole stack under steady load, broken one part at a time.
+
+It starts its own stack — two web processes (``python -m crm.server``), a Celery worker and
+beat — on a private PostgreSQL database and a private ``redis-server`` on its own port, with
+S3 on a loopback moto server. Customers of two tenants send at a steady rate over REST and
+WebSocket with client ids, retrying like a real client until the server says the message is
+stored; each tenant's operator keeps a socket open, reconnects when it drops and catches up
+over HTTP. Then, one after the other (``FAULTS``):
+
+- ``redis``: Redis stopped for ``--outage`` seconds (30);
+- ``postgres``: every PostgreSQL connection cut and new ones refused for ``--outage`` seconds;
+- ``worker``: the Celery worker killed with SIGKILL in the middle of an S3 upload;
+- ``restart``: each web process restarted in turn (SIGTERM, start again on its port).
+
+After each fault: every message a client was told was stored (2xx or ack) is in the database
+exactly once, every operator has every message of its tenant (live or caught up), and
+``/health/ready`` answers 200 again within 30 s of the fault's end. A table per fault, and a
+non-zero exit on any loss, duplicate or slow recovery.
+
+Adding a fault is one function in ``FAULTS`` (e.g. a worker killed mid outbound channel send,
+a webhook replayed five times) plus, if it has its own invariant, one more check.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import http.server
+import json
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from crm.tests.daphne_servers import (
+    BASE_DIR,
+    free_port,
+    http_json,
+    server_environment,
+    start_daphne,
+)
+from faults.stack import PrivateDatabase, PrivateRedis, database_count, seed
+
+RECOVERY_LIMIT = 30.0
+# Readiness probes have threads of their own: never queued behind the clients' requests.
+PROBES = ThreadPoolExecutor(2, thread_name_prefix="probe")
+SEND_INTERVAL = 0.5  # seconds between one customer's messages
+
+
+def log(text: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {text}", flush=True)
+
+
+# --- The stack ------------------------------------------------------------------------------
+
+
+class SlowS3Proxy:
+    """A loopback HTTP proxy in front of moto that holds every PUT for ``delay`` seconds, so
+    that a worker can be killed while its upload is on the wire. ``puts`` counts them."""
+
+    def __init__(self, target: str, delay: float = 4.0):
+        proxy = self
+        self.target, self.delay, self.puts = target, delay, 0
+        self.put_started = threading.Event()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _forward(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                if self.command == "PUT":
+                    proxy.puts += 1
+                    proxy.put_started.set()
+                    time.sleep(proxy.delay)
+                request = urllib.request.Request(
+                    proxy.target + self.path, data=body, method=self.command
+                )
+                for key, value in self.headers.items():
+                    if key.lower() not in ("host", "content-length", "connection"):
+                        request.add_header(key, value)
+                opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+                try:
+                    response = opener.open(request, timeout=30)
+                    status, headers, data = response.status, response.headers, response.read()
+                except urllib.error.HTTPError as error:
+                    status, headers, data = error.code, error.headers, error.read()
+                self.send_response(status)
+                for key, value in headers.items():
+                    if key.lower() not in ("content-length", "transfer-encoding", "connection"):
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+
+            do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _forward
+
+        class Server(http.server.ThreadingHTTPServer):
+            def handle_error(self, request, client_address):
+                pass  # a client that died mid-request (the point of the exercise)
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+class Stack:
+    def __init__(self, workdir: Path):
+        from moto.server import ThreadedMotoServer
+
+        self.workdir = workdir
+        self.redis = PrivateRedis()
+        self.db = PrivateDatabase()
+        self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self.moto.start()
+        self.s3 = SlowS3Proxy(f"http://127.0.0.1:{self.moto.get_host_and_port()[1]}")
+        self.bucket = f"faults-{uuid.uuid4().hex[:8]}"
+        self.env = server_environment(
+            database_url=self.db.url,
+            redis_url=self.redis.url,
+            key_prefix="crm",
+            JWT_ACCESS_MINUTES="120",
+            RATE_LIMITS="messages_user=100000/min,ws_frames=100000/10s,uploads_user=1000/h",
+            STORAGE_BACKEND="s3",
+            S3_BUCKET=self.bucket,
+            S3_ENDPOINT_URL=self.s3.endpoint,
+            S3_REGION="us-east-1",
+            S3_ACCESS_KEY_ID="test-access-key",
+            S3_SECRET_ACCESS_KEY="test-secret-key",  # noqa: S106 (moto's)
+            S3_ADDRESSING_STYLE="path",
+            MEDIA_ROOT=str(workdir / "media"),
+            MEDIA_PRIVATE_ROOT=str(workdir / "media" / "private"),
+            MEDIA_REMOTE_RETRY_BACKOFF="1",
+            CELERY_VISIBILITY_TIMEOUT="8",
+            CELERY_UNACKED_RESTORE_INTERVAL="2",
+            CELERY_UNACKED_RESTORE_THROTTLE="1",
+            LOG_FORMAT="json",
+            SHUTDOWN_GRACE_SECONDS="10",
+        )
+        self.servers: list = []
+        self.ports = [free_port(), free_port()]
+        self.worker: subprocess.Popen | None = None
+        self.beat: subprocess.Popen | None = None
+        self.people: list[dict] = []
+
+    def start(self, *, customers: int) -> None:
+        self.redis.start()
+        self.db.create(self.env)
+        self.s3_client().create_bucket(Bucket=self.bucket)
+        self.people = seed(self.env, tenants=2, customers=customers)
+        self.servers = [start_daphne(self.env, port=p, graceful=True) for p in self.ports]
+        self.start_worker()
+        self.beat = self._celery(
+            "beat", "--loglevel=WARNING", "-s", str(self.workdir / "beat-schedule")
+        )
+
+    def s3_client(self):
+        import boto3
+
+        return boto3.client(
+            "s3",
+            endpoint_url=f"http://127.0.0.1:{self.moto.get_host_and_port()[1]}",
+            region_name="us-east-1",
+            aws_access_key_id="test-access-key",
+            aws_secret_access_key="test-secret-key",  # noqa: S106 (moto's)
+        )
+
+    def _celery(self, *args: str) -> subprocess.Popen:
+        out = open(self.workdir / f"celery-{args[0]}.log", "a")  # noqa: SIM115
+        return subprocess.Popen(
+            [str(Path(sys.executable).with_name("celery")), "-A", "crm", *args],
+            cwd=BASE_DIR,
+            env=self.env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def start_worker(self) -> None:
+        self.worker = self._celery(
+            "worker", "--loglevel=INFO", "--concurrency=1", "--pool=solo", "-Q", "crm"
+        )
+
+    def restart_server(self, index: int) -> None:
+        old = self.servers[index]
+        old.process.send_signal(signal.SIGTERM)
+        old.process.wait(timeout=30)
+        old.stop()
+        self.servers[index] = start_daphne(self.env, port=self.ports[index], graceful=True)
+
+    def ready(self) -> bool:
+        for server in self.servers:
+            try:
+                if http_json("GET", f"{server.url}/health/ready", timeout=5)[0] != 200:
+                    return False
+            except OSError:
+                return False
+        return True
+
+    def close(self) -> None:
+        for process in (self.worker, self.beat):
+            if process is not None and process.poll() is None:
+                process.kill()
+                process.wait(timeout=10)
+        for server in self.servers:
+            server.stop()
+        self.redis.close()
+        with contextlib.suppress(Exception):
+            self.db.drop()
+        self.s3.close()
+        self.moto.stop()
+
+
+# --- Clients --------------------------------------------------------------------------------
+
+
+@dataclass
+class Ledger:
+    """What clients were told: client id → message id, per tenant."""
+
+    acked: dict[str, int] = field(default_factory=dict)
+    tenant_of: dict[str, int] = field(default_factory=dict)
+    sent: int = 0
+    attempts: int = 0
+    failures: dict[str, int] = field(default_factory=dict)
+    pending: set[str] = field(default_factory=set)
+
+    def fail(self, why: str) -> None:
+        self.failures[why] = self.failures.get(why, 0) + 1
+
+
+class Customer:
+    """Sends a message every SEND_INTERVAL; alternates REST and WebSocket, and servers. Each
+    message is retried with the same client id until it is acknowledged."""
+
+    def __init__(self, stack: Stack, tenant: int, person: dict, ledger: Ledger, index: int):
+        self.stack, self.tenant, self.person, self.ledger = stack, tenant, person, ledger
+        self.index = index
+        self.sock = None
+        self.waiting: dict[str, asyncio.Future] = {}
+        self.reader: asyncio.Task | None = None
+
+    def server(self, n: int):
+        return self.stack.servers[(self.index + n) % len(self.stack.servers)]
+
+    async def run(self, stop: asyncio.Event) -> None:
+        n = 0
+        while not stop.is_set():
+            n += 1
+            client_id = f"t{self.tenant}-c{self.person['id']}-{n}-{uuid.uuid4().hex[:6]}"
+            self.ledger.sent += 1
+            self.ledger.pending.add(client_id)
+            self.ledger.tenant_of[client_id] = self.tenant
+            asyncio.create_task(self.deliver(client_id, n))
+            await asyncio.sleep(SEND_INTERVAL * random.uniform(0.8, 1.2))
+
+    async def deliver(self, client_id: str, n: int) -> None:
+        delay = 0.5
+        attempt = 0
+        while True:
+            attempt += 1
+            self.ledger.attempts += 1
+            via_ws = (n + attempt) % 2 == 0
+            try:
+                message_id = await (self.send_ws if via_ws else self.send_rest)(client_id, n)
+            except Exception as exc:  # a real client retries whatever happened
+                self.ledger.fail(f"{'ws' if via_ws else 'rest'}:{type(exc).__name__}")
+                message_id = None
+            if message_id is not None:
+                self.ledger.acked[client_id] = message_id
+                self.ledger.pending.discard(client_id)
+                return
+            await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+            delay = min(delay * 2, 4)
+
+    async def send_rest(self, client_id: str, n: int) -> int | None:
+        server = self.server(n)
+        status, body = await asyncio.to_thread(
+            http_json,
+            "POST",
+            f"{server.url}/api/chats/{self.person['chat']}/messages",
+            {"text": f"message {client_id}", "client_id": client_id},
+            token=self.person["token"],
+            timeout=15,
+        )
+        if status in (200, 201):
+            return body["id"]
+        self.ledger.fail(f"rest:{status}")
+        return None
+
+    async def send_ws(self, client_id: str, n: int) -> int | None:
+        from websockets.asyncio.client import connect
+
+        if self.sock is None or self.sock.state.name != "OPEN":
+            server = self.server(n)
+            self.sock = await asyncio.wait_for(
+                connect(
+                    f"{server.ws_url}?token={self.person['token']}",
+                    origin=server.origin,
+                    proxy=None,
+                ),
+                10,
+            )
+            self.reader = asyncio.create_task(self.read(self.sock))
+        future = asyncio.get_running_loop().create_future()
+        self.waiting[client_id] = future
+        try:
+            await self.sock.send(
+                json.dumps(
+                    {
+                        "type": "message:send",
+                        "id": client_id,
+                        "data": {
+                            "chat_id": self.person["chat"],
+                            "text": f"message {client_id}",
+                            "client_id": client_id,
+                        },
+                    }
+                )
+            )
+            frame = await asyncio.wait_for(future, 15)
+        finally:
+            self.waiting.pop(client_id, None)
+        if frame["type"] == "ack":
+            return frame["data"]["id"]
+        self.ledger.fail(f"ws:{frame['data'].get('code')}")
+        return None
+
+    async def read(self, sock) -> None:
+        with contextlib.suppress(Exception):
+            async for raw in sock:
+                frame = json.loads(raw)
+                future = self.waiting.get(frame.get("id"))
+                if future is not None and not future.done():
+                    future.set_result(frame)
+        for future in self.waiting.values():
+            if not future.done():
+                future.set_exception(ConnectionError("socket closed"))
+                future.exception()  # retrieved by the waiter, or by nobody if it gave up
+
+
+class Operator:
+    """A staff socket of one tenant: message ids seen live; reconnects and catches up over
+    HTTP (``?after=`` the last id it has, per chat) whenever its socket opens."""
+
+    def __init__(self, stack: Stack, tenant: dict, index: int):
+        self.stack, self.tenant, self.index = stack, tenant, index
+        self.seen: set[int] = set()
+        self.live = 0
+        self.caught_up = 0
+        self.reconnects = 0
+        self.closes: dict[str, int] = {}
+
+    async def run(self, stop: asyncio.Event) -> None:
+        from websockets.asyncio.client import connect
+
+        n = self.index
+        delay = 0.5
+        while not stop.is_set():
+            server = self.stack.servers[n % len(self.stack.servers)]
+            n += 1
+            try:
+                async with connect(
+                    f"{server.ws_url}?token={self.tenant['operator']['token']}",
+                    origin=server.origin,
+                    proxy=None,
+                    open_timeout=10,
+                ) as sock:
+                    await self.catch_up()
+                    delay = 0.5
+                    async for raw in sock:
+                        frame = json.loads(raw)
+                        if frame["type"] == "message:new" and frame["data"]["id"] not in self.seen:
+                            self.seen.add(frame["data"]["id"])
+                            self.live += 1
+                        if stop.is_set():
+                            break
+                    code = sock.close_code
+            except Exception as exc:
+                code = type(exc).__name__
+            self.closes[str(code)] = self.closes.get(str(code), 0) + 1
+            self.reconnects += 1
+            await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+            delay = min(delay * 2, 4)
+
+    async def catch_up(self) -> None:
+        for person in self.tenant["customers"]:
+            after = max((i for i in self.seen_in.get(person["chat"], ())), default=0)
+            while True:
+                server = self.stack.servers[0]
+                status, body = await asyncio.to_thread(
+                    http_json,
+                    "GET",
+                    f"{server.url}/api/chats/{person['chat']}/messages?after={after}&limit=200",
+                    token=self.tenant["operator"]["token"],
+                    timeout=15,
+                )
+                if status != 200:
+                    raise ConnectionError(f"catch-up answered {status}")
+                for message in body["results"]:
+                    self.seen_in.setdefault(person["chat"], set()).add(message["id"])
+                    if message["id"] not in self.seen:
+                        self.seen.add(message["id"])
+                        self.caught_up += 1
+                    after = max(after, message["id"])
+                if not body["has_more"]:
+                    break
+
+    @property
+    def seen_in(self) -> dict[int, set[int]]:
+        if not hasattr(self, "_seen_in"):
+            self._seen_in: dict[int, set[int]] = {}
+        return self._seen_in
+
+
+# --- Faults ---------------------------------------------------------------------------------
+
+
+async def fault_redis(stack: Stack, outage: float) -> None:
+    stack.redis.stop()
+    await asyncio.sleep(outage)
+    stack.redis.start()
+
+
+async def fault_postgres(stack: Stack, outage: float) -> None:
+    stack.db.refuse()
+    deadline = time.monotonic() + outage
+    while time.monotonic() < deadline:  # connections that slip in are cut again
+        await asyncio.sleep(min(2, max(0, deadline - time.monotonic())))
+        stack.db.refuse()  # a few milliseconds: on the loop, never queued behind clients
+    stack.db.allow()
+
+
+async def fault_worker(stack: Stack, outage: float) -> dict:
+    """Upload a file; kill -9 the worker while its S3 PUT is held by the proxy; start a new
+    worker. The file must reach S3 (state ``remote``), once."""
+    person = stack.people[0]["customers"][0]
+    server = stack.servers[0]
+    stack.s3.put_started.clear()
+    puts_before = stack.s3.puts
+    from media.tests.samples import png
+
+    content = png(size=(600, 400))
+    status, body = await asyncio.to_thread(_upload, server.url, person["token"], content)
+    if status != 201:
+        raise RuntimeError(f"upload answered {status}: {body}")
+    started = await asyncio.to_thread(stack.s3.put_started.wait, 30)
+    if not started:
+        raise RuntimeError("the worker never started the upload")
+    stack.worker.send_signal(signal.SIGKILL)
+    stack.worker.wait(timeout=10)
+    killed_puts = stack.s3.puts - puts_before
+    stack.start_worker()
+    deadline = time.monotonic() + 90
+    state = None
+    while time.monotonic() < deadline:
+        state = database_count(
+            stack.db.url, "SELECT storage_state FROM media_mediafile WHERE id = %s", body["id"]
+        )[0][0]
+        if state == "remote":
+            break
+        await asyncio.sleep(1)
+    key = database_count(
+        stack.db.url, "SELECT file FROM media_mediafile WHERE id = %s", body["id"]
+    )[0][0]
+    copies = stack.s3_client().list_objects_v2(Bucket=stack.bucket, Prefix=key).get("KeyCount")
+    return {
+        "media_id": body["id"],
+        "state": state,
+        "puts_when_killed": killed_puts,
+        "s3_copies": copies,
+    }
+
+
+def _upload(url: str, token: str, content: bytes) -> tuple[int, dict]:
+    boundary = uuid.uuid4().hex
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="photo.png"\r\n'
+            "Content-Type: image/png\r\n\r\n"
+        ).encode()
+        + content
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    request = urllib.request.Request(f"{url}/api/media", data=body, method="POST")
+    request.add_header("Content-Type", f"multipart/form-data; boundary={boundary}")
+    request.add_header("Authorization", f"Bearer {token}")
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, {"raw": error.read()[:300].decode(errors="replace")}
+
+
+async def fault_restart(stack: Stack, outage: float) -> None:
+    for index in range(len(stack.servers)):
+        await asyncio.to_thread(stack.restart_server, index)
+        await asyncio.sleep(3)
+
+
+FAULTS = {
+    "redis": fault_redis,
+    "postgres": fault_postgres,
+    "worker": fault_worker,
+    "restart": fault_restart,
+}
+
+
+# --- The run --------------------------------------------------------------------------------
+
+
+async def settle(
+    stack: Stack, ledger: Ledger, operators: list[Operator], since: float, *, steady: float
+) -> dict:
+    """After a fault: the time until every web process is ready (from the fault's end), some
+    steady load, then every pending send drained and the operators caught up."""
+    recovery = None
+    while time.monotonic() - since < 60:
+        if await asyncio.get_running_loop().run_in_executor(PROBES, stack.ready):
+            recovery = time.monotonic() - since
+            break
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(steady)
+    deadline = time.monotonic() + 45
+    while ledger.pending and time.monotonic() < deadline:  # noqa: ASYNC110 (polls the ledger)
+        await asyncio.sleep(0.25)
+    await asyncio.sleep(2)  # the last events reach the sockets
+    for operator in operators:
+        with contextlib.suppress(Exception):
+            await operator.catch_up()
+    return {"recovery": recovery}
+
+
+def check(stack: Stack, ledger: Ledger, operators: list[Operator], ids: list[str]) -> dict:
+    rows = dict(
+        database_count(
+            stack.db.url,
+            "SELECT client_id, count(*) FROM chats_message WHERE client_id = ANY(%s) GROUP BY 1",
+            ids,
+        )
+    )
+    acked = [cid for cid in ids if cid in ledger.acked]
+    lost = [cid for cid in acked if rows.get(cid, 0) == 0]
+    duplicates = [cid for cid in ids if rows.get(cid, 0) > 1]
+    undelivered = [
+        cid for cid in acked if ledger.acked[cid] not in operators[ledger.tenant_of[cid]].seen
+    ]
+    return {
+        "sent": len(ids),
+        "acked": len(acked),
+        "stored": sum(1 for cid in ids if rows.get(cid, 0) >= 1),
+        "lost": len(lost),
+        "duplicates": len(duplicates),
+        "delivered": len(acked) - len(undelivered),
+        "undelivered": len(undelivered),
+        "pending": len([cid for cid in ids if cid in ledger.pending]),
+    }
+
+
+async def main(args) -> int:
+    # Blocking HTTP clients run in threads: enough of them for every retrying customer.
+    asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(64))
+    workdir = Path(tempfile.mkdtemp(prefix="crm-faults-"))
+    stack = Stack(workdir)
+    results: list[tuple[str, dict]] = []
+    failed = False
+    try:
+        log(f"starting the stack in {workdir}")
+        stack.start(customers=args.customers)
+        ledger = Ledger()
+        operators = [Operator(stack, tenant, i) for i, tenant in enumerate(stack.people)]
+        customers = [
+            Customer(stack, t, person, ledger, i)
+            for t, tenant in enumerate(stack.people)
+            for i, person in enumerate(tenant["customers"])
+        ]
+        stop = asyncio.Event()
+        tasks = [asyncio.create_task(o.run(stop)) for o in operators]
+        tasks += [asyncio.create_task(c.run(stop)) for c in customers]
+        await asyncio.sleep(args.steady)
+        for name in args.faults:
+            first = len(ledger.tenant_of)
+            log(f"fault {name}: start")
+            started = time.monotonic()
+            extra = await FAULTS[name](stack, args.outage) or {}
+            ended = time.monotonic()
+            log(f"fault {name}: over after {ended - started:.1f} s; checking")
+            settled = await settle(stack, ledger, operators, ended, steady=args.steady)
+            ids = list(ledger.tenant_of)[first:]
+            row = {**check(stack, ledger, operators, ids), **settled, **extra}
+            row["fault_seconds"] = round(ended - started, 1)
+            results.append((name, row))
+            log(f"fault {name}: {row}")
+        stop.set()  # no new messages; those in flight are retried until stored
+        deadline = time.monotonic() + 30
+        while ledger.pending and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.25)
+        await asyncio.sleep(2)
+        for operator in operators:
+            with contextlib.suppress(Exception):
+                await operator.catch_up()
+        for task in tasks:
+            task.cancel()
+        everything = check(stack, ledger, operators, list(ledger.tenant_of))
+        results.append(("whole run", {**everything, "recovery": None}))
+        print_table(results)
+        print(f"failures seen by clients (then retried): {ledger.failures}")
+        print(f"operator socket closes: {[o.closes for o in operators]}")
+        print(f"delivered live / by catching up: {[(o.live, o.caught_up) for o in operators]}")
+        for name, row in results:
+            recovery = row.get("recovery")
+            slow = name not in ("whole run",) and (recovery is None or recovery > RECOVERY_LIMIT)
+            worker_lost = name == "worker" and (
+                row.get("state") != "remote" or row.get("s3_copies") != 1
+            )
+            if row["lost"] or row["duplicates"] or row["undelivered"] or slow or worker_lost:
+                failed = True
+                log(f"FAILED: {name}: {row}")
+    except Exception:
+        import traceback
+
+        traceback.print_exc()
+        failed = True
+    finally:
+        stack.close()
+        if failed:
+            for path in sorted(workdir.glob("*.log")):  # noqa: ASYNC240 (the run is over)
+                print(f"--- {path.name} (tail)\n{path.read_text(errors='replace')[-3000:]}")
+    return 1 if failed else 0
+
+
+def print_table(results: list[tuple[str, dict]]) -> None:
+    header = f"{'fault':<10} {'sent':>6} {'acked':>6} {'stored':>7} {'delivered':>9} "
+    header += f"{'lost':>5} {'dups':>5} {'recovery s':>10}"
+    print("\n" + header + "\n" + "-" * len(header))
+    for name, row in results:
+        recovery = "-" if row.get("recovery") is None else f"{row['recovery']:.1f}"
+        print(
+            f"{name:<10} {row['sent']:>6} {row['acked']:>6} {row['stored']:>7} "
+            f"{row['delivered']:>9} {row['lost']:>5} {row['duplicates']:>5} {recovery:>10}"
+        )
+    print()
+
+
+def parse(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--outage", type=float, default=30.0, help="seconds each part is down")
+    parser.add_argument("--steady", type=float, default=5.0, help="seconds of load around faults")
+    parser.add_argument("--customers", type=int, default=3, help="customers per tenant")
+    parser.add_argument(
+        "--faults", nargs="+", default=list(FAULTS), choices=list(FAULTS), help="which, in order"
+    )
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":
+    arguments = parse()
+    try:
+        code = asyncio.run(asyncio.wait_for(main(arguments), timeout=600))
+    except TimeoutError:
+        log("FAILED: the fault suite ran past 10 minutes")
+        code = 1
+    sys.exit(code)
