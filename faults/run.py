@@ -2,14 +2,25 @@
 
 It starts its own stack — two web processes (``python -m crm.server``), a Celery worker and
 beat — on a private PostgreSQL database and a private ``redis-server`` on its own port, with
-S3 on a loopback moto server. Customers of two tenants send at a steady rate over REST and
-WebSocket with client ids, retrying like a real client until the server says the message is
-stored; each tenant's operator keeps a socket open, reconnects when it drops and catches up
-over HTTP. Then, one after the other (``FAULTS``):
+S3 on a loopback moto server and the Telegram Bot API stand-in (a Telegram inbox per
+tenant). Customers of two tenants send at a steady rate over REST and WebSocket with client
+ids, retrying like a real client until the server says the message is stored; each tenant's
+operator keeps a socket open, reconnects when it drops and catches up over HTTP. Then, one
+after the other (``FAULTS``):
 
 - ``redis``: Redis stopped for ``--outage`` seconds (30);
 - ``postgres``: every PostgreSQL connection cut and new ones refused for ``--outage`` seconds;
 - ``worker``: the Celery worker killed with SIGKILL in the middle of an S3 upload;
+- ``telegram``: the Celery worker killed with SIGKILL while the Telegram stand-in holds an
+  outbound ``sendMessage`` (staff replies to Telegram chats); more replies written while no
+  worker runs. The held reply must end ``failed`` with ``delivery_unknown`` (the request left,
+  nobody heard the answer: never sent again on its own) with one call at the stand-in; every
+  other reply reaches the stand-in exactly once. Row ``telegram:out``: replies sent, stored,
+  delivered once, duplicates, seconds from the new worker's start until each had its final
+  state (the ambiguous one waits out the call timeout + 30 s);
+- ``webhook``: one Telegram update posted to the webhook five times in a row (both web
+  processes), another five times at once. Row ``webhook:in``: posts, 2xx answers, messages
+  stored (must be 2), duplicates, seconds until both were stored;
 - ``restart``: each web process restarted in turn (SIGTERM, start again on its port).
 
 After each fault: every message a client was told was stored (2xx or ack) is in the database
@@ -17,8 +28,8 @@ exactly once, every operator has every message of its tenant (live or caught up)
 ``/health/ready`` answers 200 again within 30 s of the fault's end. A table per fault, and a
 non-zero exit on any loss, duplicate or slow recovery.
 
-Adding a fault is one function in ``FAULTS`` (e.g. a worker killed mid outbound channel send,
-a webhook replayed five times) plus, if it has its own invariant, one more check.
+Adding a fault is one function in ``FAULTS`` plus, if it has its own invariant, one more
+check.
 """
 
 from __future__ import annotations
@@ -26,6 +37,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import http.server
 import json
 import random
@@ -56,6 +68,8 @@ RECOVERY_LIMIT = 30.0
 # Readiness probes have threads of their own: never queued behind the clients' requests.
 PROBES = ThreadPoolExecutor(2, thread_name_prefix="probe")
 SEND_INTERVAL = 0.5  # seconds between one customer's messages
+TELEGRAM_TIMEOUT = 5.0  # the connector's call timeout in the stack (CONNECTOR_TIMEOUT_SECONDS)
+TELEGRAM_HOLD = 4.0  # the stand-in holds the send the worker is killed in for this long
 
 
 def log(text: str) -> None:
@@ -134,6 +148,9 @@ class Stack:
         self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self.moto.start()
         self.s3 = SlowS3Proxy(f"http://127.0.0.1:{self.moto.get_host_and_port()[1]}")
+        from connectors.standins.telegram import TelegramStandIn
+
+        self.telegram = TelegramStandIn().start()
         self.bucket = f"faults-{uuid.uuid4().hex[:8]}"
         self.env = server_environment(
             database_url=self.db.url,
@@ -156,6 +173,9 @@ class Stack:
             CELERY_UNACKED_RESTORE_THROTTLE="1",
             LOG_FORMAT="json",
             SHUTDOWN_GRACE_SECONDS="10",
+            TELEGRAM_API_URL=self.telegram.url,
+            CONNECTOR_TIMEOUT_SECONDS=str(TELEGRAM_TIMEOUT),
+            CONNECTOR_RETRY_BACKOFF="1",
         )
         self.servers: list = []
         self.ports = [free_port(), free_port()]
@@ -228,6 +248,7 @@ class Stack:
         with contextlib.suppress(Exception):
             self.db.drop()
         self.s3.close()
+        self.telegram.stop()
         self.moto.stop()
 
 
@@ -519,10 +540,172 @@ async def fault_restart(stack: Stack, outage: float) -> None:
         await asyncio.sleep(3)
 
 
+def _reply(stack: Stack, tenant: dict, chat: int, text: str) -> int:
+    status, body = http_json(
+        "POST",
+        f"{stack.servers[0].url}/api/chats/{chat}/messages",
+        {"text": text, "client_id": uuid.uuid4().hex},
+        token=tenant["telegram"]["admin"]["token"],
+        timeout=15,
+    )
+    if status not in (200, 201):
+        raise RuntimeError(f"staff reply answered {status}: {body}")
+    return body["id"]
+
+
+async def fault_telegram(stack: Stack, outage: float) -> dict:
+    """Staff replies to Telegram chats; the stand-in holds the first ``sendMessage`` and the
+    worker is killed with SIGKILL while it waits for the answer; more replies are written while
+    no worker runs; a new worker starts. The held reply is ambiguous (the request left, nobody
+    heard the answer): it must end ``failed`` with ``delivery_unknown`` and never be sent a
+    second time; every other reply reaches the stand-in exactly once."""
+    run = uuid.uuid4().hex[:6]
+    chats = [
+        (tenant, chat["chat"]) for tenant in stack.people for chat in tenant["telegram"]["chats"]
+    ]
+    stack.telegram.fail("sendMessage", "timeout", seconds=TELEGRAM_HOLD)
+    texts: dict[int, str] = {}
+    held_text = f"reply {run}-held"
+    held = await asyncio.to_thread(_reply, stack, chats[0][0], chats[0][1], held_text)
+    texts[held] = held_text
+    deadline = time.monotonic() + 30
+    while stack.telegram.state.failures.get("sendMessage"):  # taken: the request is held
+        if time.monotonic() > deadline:
+            raise RuntimeError("the worker never started the Telegram send")
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(0.5)
+    stack.worker.send_signal(signal.SIGKILL)
+    stack.worker.wait(timeout=10)
+    for n, (tenant, chat) in enumerate(chats * 2):
+        text = f"reply {run}-{n}"
+        texts[await asyncio.to_thread(_reply, stack, tenant, chat, text)] = text
+    stack.start_worker()
+    restarted = time.monotonic()
+    deadline = restarted + TELEGRAM_TIMEOUT + 90
+    states: dict[int, tuple] = {}
+    while time.monotonic() < deadline:
+        states = {
+            row[0]: row[1:]
+            for row in database_count(
+                stack.db.url,
+                "SELECT id, delivery, delivery_error->>'code' FROM chats_message "
+                "WHERE id = ANY(%s)",
+                list(texts),
+            )
+        }
+        if all(state[0] in ("sent", "failed") for state in states.values()):
+            break
+        await asyncio.sleep(0.5)
+    settled = time.monotonic() - restarted
+    await asyncio.sleep(1)  # a straggling second copy would show now
+    calls = [c.params.get("text") for c in stack.telegram.calls("sendMessage")]
+    copies = {pk: calls.count(text) for pk, text in texts.items()}
+    others = [pk for pk in texts if pk != held]
+    return {
+        "channel": {
+            "sent": len(texts),
+            "acked": len(texts),
+            "stored": len(states),
+            "delivered": sum(1 for pk in others if copies[pk] == 1 and states[pk][0] == "sent"),
+            "lost": sum(1 for pk in others if copies[pk] == 0 or states[pk][0] != "sent"),
+            "duplicates": sum(1 for n in copies.values() if n > 1),
+            "recovery": settled,
+        },
+        "held": {"copies": copies[held], "state": list(states.get(held, ()))},
+    }
+
+
+def _post_update(url: str, inbox: int, secret: str, update: dict) -> int:
+    request = urllib.request.Request(
+        f"{url}/api/webhooks/telegram/{inbox}", data=json.dumps(update).encode(), method="POST"
+    )
+    request.add_header("Content-Type", "application/json")
+    request.add_header("X-Telegram-Bot-Api-Secret-Token", secret)
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(request, timeout=15) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+async def fault_webhook(stack: Stack, outage: float) -> dict:
+    """One Telegram update posted five times one after the other (both web processes), another
+    five times at once: each must be stored as exactly one message."""
+    tenant = stack.people[-1]
+    telegram = tenant["telegram"]
+    user_id = telegram["chats"][0]["user_id"]
+    base = random.randint(10**6, 10**8)
+    updates = [
+        {
+            "update_id": base + n,
+            "message": {
+                "message_id": base + n,
+                "from": {"id": user_id, "is_bot": False, "first_name": "Replay"},
+                "chat": {"id": user_id, "first_name": "Replay", "type": "private"},
+                "date": int(time.time()),
+                "text": f"replayed update {base + n}",
+            },
+        }
+        for n in range(2)
+    ]
+    post = functools.partial(_post_update, inbox=telegram["inbox"], secret=telegram["secret"])
+    statuses = []
+    for n in range(5):
+        url = stack.servers[n % len(stack.servers)].url
+        statuses.append(await asyncio.to_thread(post, url, update=updates[0]))
+    statuses += await asyncio.gather(
+        *(asyncio.to_thread(post, stack.servers[n % 2].url, update=updates[1]) for n in range(5))
+    )
+    started = time.monotonic()
+    ids = [str(u["message"]["message_id"]) for u in updates]
+    rows: dict = {}
+    while time.monotonic() - started < 60:
+        rows = dict(
+            database_count(
+                stack.db.url,
+                "SELECT m.external_id, count(*) FROM chats_message m "
+                "JOIN chats_chat c ON c.id = m.chat_id "
+                "WHERE c.inbox_id = %s AND m.external_id = ANY(%s) GROUP BY 1",
+                telegram["inbox"],
+                ids,
+            )
+        )
+        if len(rows) == len(ids):
+            break
+        await asyncio.sleep(0.25)
+    stored_in = time.monotonic() - started
+    await asyncio.sleep(1)  # a late copy would show now
+    rows = dict(
+        database_count(
+            stack.db.url,
+            "SELECT m.external_id, count(*) FROM chats_message m "
+            "JOIN chats_chat c ON c.id = m.chat_id "
+            "WHERE c.inbox_id = %s AND m.external_id = ANY(%s) GROUP BY 1",
+            telegram["inbox"],
+            ids,
+        )
+    )
+    return {
+        "channel": {
+            "sent": len(statuses),
+            "acked": sum(1 for s in statuses if 200 <= s < 300),
+            "stored": sum(rows.values()),
+            "delivered": len(rows),
+            "lost": len(ids) - len(rows),
+            "duplicates": sum(1 for n in rows.values() if n > 1),
+            "recovery": stored_in,
+        },
+        "statuses": statuses,
+    }
+
+
 FAULTS = {
     "redis": fault_redis,
     "postgres": fault_postgres,
     "worker": fault_worker,
+    "telegram": fault_telegram,
+    "webhook": fault_webhook,
     "restart": fault_restart,
 }
 
@@ -610,8 +793,11 @@ async def main(args) -> int:
             ids = list(ledger.tenant_of)[first:]
             row = {**check(stack, ledger, operators, ids), **settled, **extra}
             row["fault_seconds"] = round(ended - started, 1)
+            channel = row.pop("channel", None)
             results.append((name, row))
-            log(f"fault {name}: {row}")
+            if channel is not None:
+                results.append((f"{name}:out" if name == "telegram" else f"{name}:in", channel))
+            log(f"fault {name}: {row} {channel or ''}")
         stop.set()  # no new messages; those in flight are retried until stored
         deadline = time.monotonic() + 30
         while ledger.pending and time.monotonic() < deadline:  # noqa: ASYNC110
@@ -634,7 +820,27 @@ async def main(args) -> int:
             worker_lost = name == "worker" and (
                 row.get("state") != "remote" or row.get("s3_copies") != 1
             )
-            if row["lost"] or row["duplicates"] or row["undelivered"] or slow or worker_lost:
+            channel_row = ":" in name
+            slow = slow and not channel_row
+            held = row.get("held")
+            telegram_wrong = name == "telegram" and (
+                held is None
+                or held["copies"] > 1
+                or held["state"] != ["failed", "delivery_unknown"]
+            )
+            webhook_wrong = name == "webhook:in" and (
+                row["acked"] != row["sent"] or row["stored"] != 2
+            )
+            undelivered = row.get("undelivered", 0)
+            if (
+                row["lost"]
+                or row["duplicates"]
+                or undelivered
+                or slow
+                or worker_lost
+                or telegram_wrong
+                or webhook_wrong
+            ):
                 failed = True
                 log(f"FAILED: {name}: {row}")
     except Exception:
@@ -651,13 +857,13 @@ async def main(args) -> int:
 
 
 def print_table(results: list[tuple[str, dict]]) -> None:
-    header = f"{'fault':<10} {'sent':>6} {'acked':>6} {'stored':>7} {'delivered':>9} "
+    header = f"{'fault':<13} {'sent':>6} {'acked':>6} {'stored':>7} {'delivered':>9} "
     header += f"{'lost':>5} {'dups':>5} {'recovery s':>10}"
     print("\n" + header + "\n" + "-" * len(header))
     for name, row in results:
         recovery = "-" if row.get("recovery") is None else f"{row['recovery']:.1f}"
         print(
-            f"{name:<10} {row['sent']:>6} {row['acked']:>6} {row['stored']:>7} "
+            f"{name:<13} {row['sent']:>6} {row['acked']:>6} {row['stored']:>7} "
             f"{row['delivered']:>9} {row['lost']:>5} {row['duplicates']:>5} {recovery:>10}"
         )
     print()

@@ -1,6 +1,8 @@
 """``python -m faults.seed <tenants> <customers>``: the fault suite's people and chats, in the
 database of ``DATABASE_URL``. Prints one JSON line: per tenant its operator and customers with
-ids, access tokens and chat ids."""
+ids, access tokens and chat ids, and its Telegram inbox (made through the inbox service,
+``TELEGRAM_API_URL`` pointing at the stand-in) with the webhook secret and two Telegram
+customers' chats, each opened by a message received through the channel service."""
 
 from __future__ import annotations
 
@@ -8,6 +10,8 @@ import json
 import os
 import sys
 import uuid
+
+BOT_TOKEN = "123456789:AAfaults-bot-token-0123456789abcdefXYZ"  # noqa: S105 (the stand-in's)
 
 
 def main(tenants: int, customers: int) -> None:
@@ -18,7 +22,8 @@ def main(tenants: int, customers: int) -> None:
     from rest_framework_simplejwt.tokens import AccessToken
 
     from accounts.models import Organization, Role, User
-    from chats.services import support_chat_get_or_create
+    from chats.services import inbox_create, support_chat_get_or_create
+    from chats.services.channels import ChannelSender, message_receive
 
     run = uuid.uuid4().hex[:6]
     out = []
@@ -35,6 +40,20 @@ def main(tenants: int, customers: int) -> None:
             )
 
         operator = user(Role.OPERATOR, "operator")
+        admin = user(Role.ADMIN, "admin")
+        inbox, generated = inbox_create(
+            actor=admin, kind="telegram", name="Bot", bot_token=BOT_TOKEN
+        )
+        telegram = []
+        for c in range(2):
+            user_id = 7_000_000 + t * 100 + c
+            received = message_receive(
+                inbox=inbox,
+                sender=ChannelSender(external_id=str(user_id), name=f"Telegram {t}.{c}"),
+                external_id=f"seed-{c}",
+                text="Hello from Telegram",
+            )
+            telegram.append({"user_id": user_id, "chat": received.chat.pk})
         people = []
         for c in range(customers):
             customer = user(Role.CUSTOMER, f"customer{c}")
@@ -47,6 +66,12 @@ def main(tenants: int, customers: int) -> None:
                 "organization": org.pk,
                 "operator": {"id": operator.pk, "token": str(AccessToken.for_user(operator))},
                 "customers": people,
+                "telegram": {
+                    "inbox": inbox.pk,
+                    "secret": generated["webhook_secret"],
+                    "admin": {"id": admin.pk, "token": str(AccessToken.for_user(admin))},
+                    "chats": telegram,
+                },
             }
         )
     print(json.dumps(out))
