@@ -121,7 +121,10 @@ def test_message_changelist_scoped_and_soft_delete(
 
 def test_inbox_secrets_are_write_only(admin_client_for, organization, admin_user):
     inbox = Inbox.objects.create(
-        organization=organization, kind="telegram", name="TG", bot_token="123456789:AASECRET-0123456789abcdefgh"
+        organization=organization,
+        kind="telegram",
+        name="TG",
+        bot_token="123456789:AASECRET-0123456789abcdefgh",
     )
     client = admin_client_for(admin_user)
     page = client.get(f"/admin/chats/inbox/{inbox.pk}/change/").content.decode()
