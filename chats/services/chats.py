@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.db import IntegrityError, transaction
 
 from accounts.models import User
-from chats import error_codes, events
+from chats import error_codes, events, hooks
 from chats.models import Chat, ChatKind, ChatStatus, Inbox, Membership, Project
 from chats.selectors import chat_for, chats_visible_to, staff_users_q, web_inbox_for
 from chats.services.common import MAX_NAME_LENGTH, MAX_PARTICIPANTS, _locked, participant_ids_of
@@ -48,9 +48,7 @@ def support_chat_get_or_create(
 
 
 def chat_opened(chat: Chat) -> None:
-    """A support chat was created or reopened: hand it to auto-assignment (operators app)."""
-    from operators import hooks
-
+    """A support chat was created or reopened: hand it to auto-assignment (a hook)."""
     hooks.support_chat_opened(chat)
 
 
@@ -307,7 +305,5 @@ def chat_update(
             chat.save(update_fields=["name"])
             events.chat_updated(chat, participant_ids=participant_ids_of(chat))
     if status is not None or priority is not None:
-        from operators.services import chat_update_support_fields
-
-        chat = chat_update_support_fields(actor=actor, chat=chat, status=status, priority=priority)
+        chat = hooks.support_fields_update(actor=actor, chat=chat, status=status, priority=priority)
     return chat

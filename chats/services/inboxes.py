@@ -13,7 +13,7 @@ from django.db import transaction
 from django.db.models.deletion import ProtectedError
 
 from accounts.models import User
-from chats import channels, error_codes
+from chats import channels, error_codes, hooks
 from chats.models import Inbox, InboxKind
 from chats.selectors import inbox_for
 from crm import crypto
@@ -65,11 +65,7 @@ def _require_admin(actor: User) -> None:
 
 
 def _audit(actor: User, verb: str, inbox: Inbox, data: dict) -> None:
-    from operators.services import audit_record
-
-    audit_record(
-        actor=actor, organization=inbox.organization_id, verb=verb, target=inbox, data=data
-    )
+    hooks.inbox_changed(actor=actor, inbox=inbox, verb=verb, data=data)
 
 
 MAX_SECRET_LENGTH = {"bot_token": 512}

@@ -91,3 +91,18 @@ def test_error_codes_come_from_each_apps_error_codes_module():
                         and code_like.match(arg.value)
                     ]
     assert not offenders, offenders
+
+
+def test_chats_never_imports_operators():
+    """The support workflow has one owner per part: chats owns chats, messages, inboxes and
+    presence and calls out through ``chats.hooks``; operators (assignment, availability, audit,
+    stats) depends on chats and plugs into those hooks. An import of operators anywhere in
+    chats, at the top or inside a function, would bring the cycle back."""
+    offenders = [
+        f"{path.relative_to(ROOT)} imports {module}"
+        for path in (ROOT / "chats").rglob("*.py")
+        if "tests" not in path.parts
+        for module in _imports(path)
+        if module == "operators" or module.startswith("operators.")
+    ]
+    assert not offenders, offenders
