@@ -301,7 +301,7 @@ class UserDetailApi(APIView):
         user = selectors.user_visible_to(viewer=request.user, user_id=user_id)
         if not request.user.is_org_admin:
             return Response(
-                {"detail": IsOrgAdmin.message, "code": "permission_denied"},
+                {"detail": IsOrgAdmin.message, "code": error_codes.PERMISSION_DENIED},
                 status=status.HTTP_403_FORBIDDEN,
             )
         data = self.Input(data=request.data)

@@ -11,6 +11,7 @@ LOGIN_THROTTLED = "login_throttled"
 NO_AVATAR = "no_avatar"
 ORGANIZATION_EXISTS = "organization_exists"
 ORGANIZATION_NOT_FOUND = "organization_not_found"
+PERMISSION_DENIED = "permission_denied"
 SELF_CHANGE = "self_change"
 USER_NOT_FOUND = "user_not_found"
 WEAK_PASSWORD = "weak_password"  # noqa: S105 (a code, not a password)

@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import User
-from chats import outputs, selectors, services
+from chats import error_codes, outputs, selectors, services
 from chats.models import Chat, ChatKind, ChatStatus, MessageKind, Priority
 from chats.payloads import chat_data, message_data
 from crm.errors import Forbidden, ValidationFailed
@@ -122,7 +122,7 @@ class ChatListApi(APIView):
     @extend_schema(request=Input, responses={200: outputs.ChatOutput, 201: outputs.ChatOutput})
     def post(self, request: Request) -> Response:
         if not request.user.is_staff:
-            raise Forbidden("Only staff create chats.", code="staff_only")
+            raise Forbidden("Only staff create chats.", code=error_codes.STAFF_ONLY)
         params = self.Input(data=request.data)
         params.is_valid(raise_exception=True)
         data = params.validated_data
@@ -132,7 +132,7 @@ class ChatListApi(APIView):
             if len(ids) != 1:
                 raise ValidationFailed(
                     "A direct chat is with exactly one other staff member.",
-                    code="invalid_participants",
+                    code=error_codes.INVALID_PARTICIPANTS,
                     fields={"participant_ids": ["Name one other staff member."]},
                 )
             chat, created = services.chat_direct_get_or_create(actor=request.user, other_id=ids[0])
@@ -160,7 +160,7 @@ class MyChatApi(APIView):
     def get(self, request: Request) -> Response:
         if request.user.is_staff:
             raise Forbidden(
-                "Only customers have a support chat of their own.", code="customer_only"
+                "Only customers have a support chat of their own.", code=error_codes.CUSTOMER_ONLY
             )
         chat, _ = services.support_chat_get_or_create(customer=request.user)
         return Response(_detail(chat.pk, request.user))

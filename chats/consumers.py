@@ -35,7 +35,7 @@ from rest_framework.exceptions import APIException
 
 from accounts.api import user_payload
 from accounts.models import User
-from chats import presence, viewers
+from chats import error_codes, presence, viewers
 from chats.payloads import message_data
 from chats.selectors import chat_for
 from chats.services import chat_mark_read, message_send
@@ -168,7 +168,9 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             await self.accept()
-            await self._send_error("unauthorized", "Sign in: a valid ticket, token or session.")
+            await self._send_error(
+                error_codes.UNAUTHORIZED, "Sign in: a valid ticket, token or session."
+            )
             await self.close(code=CLOSE_UNAUTHORIZED)
             return
         self.user = user
@@ -195,7 +197,9 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
             outage.report("websocket", exc)
             await self._release()
             await self.accept()
-            await self._send_error("service_unavailable", "Live events are unavailable; retry.")
+            await self._send_error(
+                error_codes.SERVICE_UNAVAILABLE, "Live events are unavailable; retry."
+            )
             await self.close(code=CLOSE_UNAVAILABLE)
             return
         # Counted before the client hears it is connected: once a tab has its
@@ -312,13 +316,15 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
         except Exception as exc:
             if outage.part_down(exc) is None:
                 logger.exception("WebSocket request failed for user %s", self.user.pk)
-                await self._send_error("server_error", "The request failed; try again.", request_id)
+                await self._send_error(
+                    error_codes.SERVER_ERROR, "The request failed; try again.", request_id
+                )
                 return
             outage.report("websocket requests", exc)
             await self._send_frame(
                 "error",
                 {
-                    "code": "service_unavailable",
+                    "code": error_codes.SERVICE_UNAVAILABLE,
                     "detail": "The service is unavailable; try again shortly.",
                     "retry_after": outage.RETRY_AFTER_SECONDS,
                 },
@@ -330,13 +336,13 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
         if decision.allowed:
             return True
         if decision.count > decision.limit * FLOOD_CLOSE_FACTOR:
-            await self._send_error("flood", "Too many frames: closing the connection.")
+            await self._send_error(error_codes.FLOOD, "Too many frames: closing the connection.")
             await self.close(code=CLOSE_FLOOD)
         else:
             await self._send_frame(
                 "error",
                 {
-                    "code": "throttled",
+                    "code": error_codes.THROTTLED,
                     "detail": "Too many frames; slow down.",
                     "retry_after": decision.retry_after,
                 },
@@ -346,15 +352,19 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
     @staticmethod
     def _decode(text_data: str | None) -> dict:
         if text_data is None:
-            raise FrameError("binary_frame", "Frames are JSON text, not binary.")
+            raise FrameError(error_codes.BINARY_FRAME, "Frames are JSON text, not binary.")
         if len(text_data) > MAX_FRAME_BYTES or len(text_data.encode()) > MAX_FRAME_BYTES:
-            raise FrameError("frame_too_large", f"A frame is at most {MAX_FRAME_BYTES} bytes.")
+            raise FrameError(
+                error_codes.FRAME_TOO_LARGE, f"A frame is at most {MAX_FRAME_BYTES} bytes."
+            )
         try:
             frame = parsers.loads(text_data)  # bounded: nesting past 1,024 levels is refused
         except ValueError:
-            raise FrameError("invalid_json", "A frame must be valid JSON.") from None
+            raise FrameError(error_codes.INVALID_JSON, "A frame must be valid JSON.") from None
         if not isinstance(frame, dict):
-            raise FrameError("invalid_frame", 'A frame is an object: {"type", "data", "id"}.')
+            raise FrameError(
+                error_codes.INVALID_FRAME, 'A frame is an object: {"type", "data", "id"}.'
+            )
         return frame
 
     @staticmethod
@@ -365,16 +375,20 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
             or not isinstance(request_id, str | int)
             or len(str(request_id)) > MAX_REQUEST_ID_LENGTH
         ):
-            raise FrameError("invalid_frame", "id must be a string or number (64 characters).")
+            raise FrameError(
+                error_codes.INVALID_FRAME, "id must be a string or number (64 characters)."
+            )
         return request_id
 
     def _kind_and_data(self, frame: dict) -> tuple[str, dict]:
         kind = frame.get("type")
         if kind is not None and not isinstance(kind, str):
-            raise FrameError("invalid_frame", 'type must be a string, such as "chat:join".')
+            raise FrameError(
+                error_codes.INVALID_FRAME, 'type must be a string, such as "chat:join".'
+            )
         if kind not in self.REQUESTS:
             raise FrameError(
-                "unknown_type",
+                error_codes.UNKNOWN_TYPE,
                 f"Unknown frame type {(kind or '')[:64]!r}; "
                 f"one of: {', '.join(sorted(self.REQUESTS))}.",
             )
@@ -382,7 +396,7 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
         if data is None:
             data = {}
         if not isinstance(data, dict):
-            raise FrameError("invalid_frame", "data must be an object.")
+            raise FrameError(error_codes.INVALID_FRAME, "data must be an object.")
         return kind, data
 
     # --- Requests ---
@@ -391,7 +405,9 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
         chat_id = _valid(ChatRef, data)["chat_id"]
         if chat_id not in self.joined:
             if len(self.joined) >= MAX_JOINED_CHATS:
-                raise FrameError("too_many_chats", f"Join at most {MAX_JOINED_CHATS} chats.")
+                raise FrameError(
+                    error_codes.TOO_MANY_CHATS, f"Join at most {MAX_JOINED_CHATS} chats."
+                )
             await database_sync_to_async(chat_for)(self.user, chat_id)
             await self.channel_layer.group_add(chat_group(chat_id), self.channel_name)
             self.joined.add(chat_id)
@@ -460,7 +476,7 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
     def _joined_chat(self, data: dict) -> int:
         chat_id = _valid(ChatRef, data)["chat_id"]
         if chat_id not in self.joined:
-            raise FrameError("chat_not_joined", "Send chat:join for this chat first.")
+            raise FrameError(error_codes.CHAT_NOT_JOINED, "Send chat:join for this chat first.")
         return chat_id
 
     async def _typing_expire(self, chat_id: int, note: bool) -> None:

@@ -27,6 +27,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
+from chats import hooks
 from chats.models import Chat, ChatKind, ChatStatus
 from crm.events import send_event, staff_group, user_group
 
@@ -179,10 +180,8 @@ def status_audience(user: User) -> list[str]:
 
 def presence_sync(*, user_id: int) -> bool | None:
     """Make ``is_online`` match the user's live connections; emits ``user:status`` and calls
-    ``operators.hooks.user_presence_changed`` when it changed. Returns the new state, or None
-    when nothing changed."""
-    from operators import hooks
-
+    ``chats.hooks.presence_changed`` when it changed. Returns the new state, or None when
+    nothing changed."""
     with transaction.atomic():
         user = User.objects.select_for_update().filter(pk=user_id).first()
         if user is None:
@@ -195,7 +194,7 @@ def presence_sync(*, user_id: int) -> bool | None:
         user.save(update_fields=["is_online", "last_seen_at"])
         _announce(user)
     _announce_until_settled(user)
-    hooks.user_presence_changed(user_id=user_id, is_online=online)
+    hooks.presence_changed(user_id=user_id, is_online=online)
     return online
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from chats.services.channels import ChannelSender
+from connectors import error_codes
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
@@ -68,7 +69,7 @@ class OutboundPart:
 
 
 class SendError(Exception):
-    code = "provider_error"
+    code = error_codes.PROVIDER_ERROR
 
     def __init__(self, detail: str, *, code: str | None = None) -> None:
         super().__init__(detail)
@@ -81,7 +82,7 @@ class RetryLater(SendError):
     """The provider certainly did not take the message (429, 5xx, no connection): try again,
     after ``retry_after`` seconds when the provider said so."""
 
-    code = "provider_unavailable"
+    code = error_codes.PROVIDER_UNAVAILABLE
 
     def __init__(self, detail: str, *, retry_after: float | None = None, code: str | None = None):
         super().__init__(detail, code=code)
@@ -91,14 +92,14 @@ class RetryLater(SendError):
 class Rejected(SendError):
     """The provider refused the message for good (blocked by the user, bad request)."""
 
-    code = "provider_rejected"
+    code = error_codes.PROVIDER_REJECTED
 
 
 class Ambiguous(SendError):
     """The request left but no answer came back (a read timeout, a dropped connection): the
     provider may have accepted it. Never retried automatically."""
 
-    code = "delivery_unknown"
+    code = error_codes.DELIVERY_UNKNOWN
 
 
 class FetchError(Exception):

@@ -49,7 +49,7 @@ from chats.services.channels import (
     message_receive,
     message_receive_edit,
 )
-from connectors import registry
+from connectors import error_codes, registry
 from connectors.base import (
     Ambiguous,
     FetchError,
@@ -98,7 +98,9 @@ def delivery_retry(*, actor: User, message_id: int) -> Message:
     found = message_for_retry(actor=actor, message_id=message_id)  # 404 first
     inbox = found.chat.inbox
     if inbox is None or registry.connector_for(inbox.kind) is None:
-        raise Conflict("This message does not leave through a channel.", code="not_channel_message")
+        raise Conflict(
+            "This message does not leave through a channel.", code=error_codes.NOT_CHANNEL_MESSAGE
+        )
     with transaction.atomic():
         message = message_delivery_retry(actor=actor, message_id=message_id)
         OutboundAttempt.objects.filter(message_id=message.pk).exclude(
@@ -191,7 +193,9 @@ def message_deliver(*, message_id: int) -> str:
         return message.delivery if message is not None else "gone"
     if message.deleted_at is not None:
         return message_delivery_failed(
-            message_id=message_id, code="message_deleted", detail="Deleted before it was sent."
+            message_id=message_id,
+            code=error_codes.MESSAGE_DELETED,
+            detail="Deleted before it was sent.",
         ).delivery
     inbox = message.chat.inbox
     connector = registry.connector_for(inbox.kind) if inbox is not None else None
@@ -199,7 +203,7 @@ def message_deliver(*, message_id: int) -> str:
     if connector is None or recipient is None or not inbox.is_active:
         return message_delivery_failed(
             message_id=message_id,
-            code="channel_unavailable",
+            code=error_codes.CHANNEL_UNAVAILABLE,
             detail="The chat's inbox is inactive or has no channel recipient.",
         ).delivery
     provider_ids: list[str] = []

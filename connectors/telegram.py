@@ -19,6 +19,7 @@ from django.conf import settings
 
 from chats.models import Inbox, Message
 from chats.services.channels import ChannelSender
+from connectors import error_codes
 from connectors.base import (
     Ambiguous,
     Connector,
@@ -101,15 +102,15 @@ def _call_error(method: str, response: httpx.Response) -> Exception:
         return RetryLater(
             detail,
             retry_after=float(retry_after) if retry_after is not None else None,
-            code="rate_limited",
+            code=error_codes.RATE_LIMITED,
         )
     if status >= 500:
-        return RetryLater(detail, code="provider_unavailable")
+        return RetryLater(detail, code=error_codes.PROVIDER_UNAVAILABLE)
     if status == 403:
-        return Rejected(detail, code="bot_blocked")
+        return Rejected(detail, code=error_codes.BOT_BLOCKED)
     if status in (401, 404):
-        return Rejected(detail, code="invalid_token")
-    return Rejected(detail, code="provider_rejected")
+        return Rejected(detail, code=error_codes.INVALID_TOKEN)
+    return Rejected(detail, code=error_codes.PROVIDER_REJECTED)
 
 
 def call(token: str, method: str, *, json: dict | None = None, **kwargs: Any) -> Any:
@@ -208,7 +209,9 @@ class TelegramConnector(Connector):
             errors["webhook_secret"] = ["1 to 256 characters: letters, digits, _ and -."]
         if errors:
             raise ValidationFailed(
-                "These Telegram settings cannot work.", code="invalid_settings", fields=errors
+                "These Telegram settings cannot work.",
+                code=error_codes.INVALID_SETTINGS,
+                fields=errors,
             )
 
     # --- inbound ----------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Error reporting to Sentry, on only when ``SENTRY_DSN`` is set.
 
-The Django, Celery and Redis integrations; no personal data is sent (``send_default_pii``
-off) and ``scrub_event`` removes what could still carry it: credentials in headers, cookies,
+The Django, Celery and Redis integrations; no personal data is sent (the SDK's
+default) and ``scrub_event`` removes what could still carry it: credentials in headers, cookies,
 query strings and bodies, the user to an id, e-mail addresses and client addresses.
 """
 
@@ -93,7 +93,8 @@ def init(*, dsn: str, environment: str, release: str = "", traces_sample_rate: f
         environment=environment,
         release=release or None,
         integrations=[DjangoIntegration(), CeleryIntegration(), RedisIntegration()],
-        send_default_pii=False,
+        # No personal data: the SDK's default (its send_default_pii option is deprecated and
+        # left unset) keeps user info, cookies and bodies out, and scrub_event does the rest.
         before_send=scrub_event,
         traces_sample_rate=traces_sample_rate,
         max_request_body_size="never",

@@ -7,3 +7,6 @@ class OperatorsConfig(AppConfig):
     def ready(self) -> None:
         # Registers the Celery task-failure counter in every process, workers included.
         import crm.metrics  # noqa: F401
+        from operators import hooks
+
+        hooks.register()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
-from chats import channels, events, hooks
+from chats import channels, error_codes, events, hooks
 from chats.models import Chat, Delivery, Message, MessageKind
 from chats.services.common import MAX_TEXT_LENGTH
 from chats.services.messages import _chat_apply, _last_message_update
@@ -31,7 +31,7 @@ def message_post_automated(*, chat: Chat, text: str, client_id: str | None = Non
     customer's message."""
     text = (text or "").strip()
     if not text:
-        raise ValidationFailed("An automated reply needs text.", code="empty_message")
+        raise ValidationFailed("An automated reply needs text.", code=error_codes.EMPTY_MESSAGE)
     with transaction.atomic():
         # The inbox is joined (not locked) to know whether the reply leaves through a channel.
         chat = (
@@ -41,7 +41,7 @@ def message_post_automated(*, chat: Chat, text: str, client_id: str | None = Non
         )
         if not chat.is_support:
             raise ValidationFailed(
-                "Automated replies go to support chats only.", code="not_support"
+                "Automated replies go to support chats only.", code=error_codes.NOT_SUPPORT
             )
         previous_last_id = chat.last_message_id or 0
         message = Message.objects.create(

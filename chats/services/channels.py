@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import Role, User
-from chats import events
+from chats import error_codes, events
 from chats.models import ChannelIdentity, Chat, ChatKind, Delivery, Inbox, Message, MessageKind
 from chats.services.chats import support_chat_get_or_create
 from chats.services.common import MAX_TEXT_LENGTH, SendResult, _locked, participant_ids_of
@@ -237,14 +237,14 @@ def message_for_retry(*, actor: User, message_id: int) -> Message:
     from chats.selectors import chats_visible_to
 
     if not actor.is_staff:
-        raise NotFound("Message not found.", code="message_not_found")
+        raise NotFound("Message not found.", code=error_codes.MESSAGE_NOT_FOUND)
     message = (
         Message.objects.filter(pk=message_id, chat__in=chats_visible_to(actor))
         .select_related("chat", "chat__inbox", "sender")
         .first()
     )
     if message is None:
-        raise NotFound("Message not found.", code="message_not_found")
+        raise NotFound("Message not found.", code=error_codes.MESSAGE_NOT_FOUND)
     return message
 
 
@@ -258,7 +258,7 @@ def message_delivery_retry(*, actor: User, message_id: int) -> Message:
     if message.delivery != Delivery.FAILED or message.deleted_at is not None:
         raise Conflict(
             "Only a message that failed to leave through its channel can be retried.",
-            code="message_not_failed",
+            code=error_codes.MESSAGE_NOT_FAILED,
         )
     message.delivery = Delivery.PENDING
     message.delivery_error = None

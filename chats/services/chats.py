@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.db import IntegrityError, transaction
 
 from accounts.models import User
-from chats import events
+from chats import error_codes, events, hooks
 from chats.models import Chat, ChatKind, ChatStatus, Inbox, Membership, Project
 from chats.selectors import chat_for, chats_visible_to, staff_users_q, web_inbox_for
 from chats.services.common import MAX_NAME_LENGTH, MAX_PARTICIPANTS, _locked, participant_ids_of
@@ -23,7 +23,7 @@ def support_chat_get_or_create(
     when several first requests race (a unique constraint decides)."""
     inbox = inbox or web_inbox_for(organization=customer.organization_id)
     if inbox.organization_id != customer.organization_id:
-        raise NotFound("Inbox not found.", code="inbox_not_found")
+        raise NotFound("Inbox not found.", code=error_codes.INBOX_NOT_FOUND)
     existing = Chat.objects.filter(kind=ChatKind.SUPPORT, inbox=inbox, customer=customer).first()
     if existing is not None:
         return existing, False
@@ -48,9 +48,7 @@ def support_chat_get_or_create(
 
 
 def chat_opened(chat: Chat) -> None:
-    """A support chat was created or reopened: hand it to auto-assignment (operators app)."""
-    from operators import hooks
-
+    """A support chat was created or reopened: hand it to auto-assignment (a hook)."""
     hooks.support_chat_opened(chat)
 
 
@@ -59,7 +57,7 @@ def chat_opened(chat: Chat) -> None:
 
 def _require_staff(actor: User) -> None:
     if not actor.is_staff:
-        raise Forbidden("Only staff can do this.", code="staff_only")
+        raise Forbidden("Only staff can do this.", code=error_codes.STAFF_ONLY)
 
 
 def _staff_members(*, organization_id: int, ids, field: str = "participant_ids") -> list[User]:
@@ -69,11 +67,13 @@ def _staff_members(*, organization_id: int, ids, field: str = "participant_ids")
         wanted = {int(i) for i in ids}
     except (TypeError, ValueError):
         raise ValidationFailed(
-            "Participants are user ids.", code="invalid_participants", fields={field: ["Ids."]}
+            "Participants are user ids.",
+            code=error_codes.INVALID_PARTICIPANTS,
+            fields={field: ["Ids."]},
         ) from None
     if len(wanted) > MAX_PARTICIPANTS:
         raise ValidationFailed(
-            f"At most {MAX_PARTICIPANTS} participants.", code="too_many_participants"
+            f"At most {MAX_PARTICIPANTS} participants.", code=error_codes.TOO_MANY_PARTICIPANTS
         )
     users = list(
         User.objects.filter(
@@ -84,7 +84,7 @@ def _staff_members(*, organization_id: int, ids, field: str = "participant_ids")
     if unknown:
         raise ValidationFailed(
             "Participants must be active staff of your organization.",
-            code="invalid_participants",
+            code=error_codes.INVALID_PARTICIPANTS,
             fields={field: [f"Not a staff member of this organization: {unknown}."]},
         )
     return users
@@ -94,12 +94,12 @@ def _clean_name(name: str | None, *, required: bool) -> str:
     name = (name or "").strip()
     if required and not name:
         raise ValidationFailed(
-            "A name is required.", code="name_required", fields={"name": ["Required."]}
+            "A name is required.", code=error_codes.NAME_REQUIRED, fields={"name": ["Required."]}
         )
     if len(name) > MAX_NAME_LENGTH:
         raise ValidationFailed(
             f"Names are limited to {MAX_NAME_LENGTH} characters.",
-            code="name_too_long",
+            code=error_codes.NAME_TOO_LONG,
             fields={"name": [f"At most {MAX_NAME_LENGTH} characters."]},
         )
     return name
@@ -128,7 +128,7 @@ def chat_direct_get_or_create(*, actor: User, other_id: int) -> tuple[Chat, bool
     if other.pk == actor.pk:
         raise ValidationFailed(
             "A direct chat needs another staff member.",
-            code="invalid_participants",
+            code=error_codes.INVALID_PARTICIPANTS,
             fields={"participant_ids": ["Name one other staff member."]},
         )
     low, high = sorted((actor.pk, other.pk))
@@ -190,7 +190,7 @@ def chat_project_get_or_create(
         if project is None:
             raise ValidationFailed(
                 "No such project in your organization.",
-                code="invalid_project",
+                code=error_codes.INVALID_PROJECT,
                 fields={"project_id": ["Unknown project."]},
             )
         existing = Chat.objects.filter(project=project).first()
@@ -200,7 +200,7 @@ def chat_project_get_or_create(
             ).exists():
                 raise Conflict(
                     "This project already has a chat; a participant can add you to it.",
-                    code="project_chat_exists",
+                    code=error_codes.PROJECT_CHAT_EXISTS,
                 )
             return existing, False
     else:
@@ -231,7 +231,7 @@ def _internal_chat_for_change(actor: User, chat_id: int) -> Chat:
     if chat.kind not in (ChatKind.GROUP, ChatKind.PROJECT):
         raise ValidationFailed(
             "Only group and project chats have a changeable list of participants.",
-            code="fixed_participants",
+            code=error_codes.FIXED_PARTICIPANTS,
         )
     return chat
 
@@ -259,15 +259,15 @@ def chat_participant_remove(*, actor: User, chat: Chat, user_id: int) -> Chat:
     try:
         user_id = int(user_id)
     except (TypeError, ValueError):
-        raise NotFound("No such participant.", code="participant_not_found") from None
+        raise NotFound("No such participant.", code=error_codes.PARTICIPANT_NOT_FOUND) from None
     if user_id != actor.pk and not (actor.is_manager or chat.created_by_id == actor.pk):
         raise Forbidden(
             "Only the chat's creator or a manager removes other participants.",
-            code="not_chat_owner",
+            code=error_codes.NOT_CHAT_OWNER,
         )
     membership = Membership.objects.filter(chat=chat, user_id=user_id, is_participant=True).first()
     if membership is None:
-        raise NotFound("No such participant.", code="participant_not_found")
+        raise NotFound("No such participant.", code=error_codes.PARTICIPANT_NOT_FOUND)
     had_unread = membership.unread_count > 0
     membership.delete()
     if chat.project_id:
@@ -293,17 +293,17 @@ def chat_update(
     chat = chat_for(actor, chat.pk, queryset=_locked(chats_visible_to(actor)))
     _require_staff(actor)
     if (status is not None or priority is not None) and not chat.is_support:
-        raise ValidationFailed("Only support chats have a status and priority.", code="not_support")
+        raise ValidationFailed(
+            "Only support chats have a status and priority.", code=error_codes.NOT_SUPPORT
+        )
     if name is not None:
         if chat.kind == ChatKind.DIRECT:
-            raise ValidationFailed("Direct chats have no name.", code="direct_chat_name")
+            raise ValidationFailed("Direct chats have no name.", code=error_codes.DIRECT_CHAT_NAME)
         name = _clean_name(name, required=chat.kind in (ChatKind.GROUP, ChatKind.PROJECT))
         if name != chat.name:
             chat.name = name
             chat.save(update_fields=["name"])
             events.chat_updated(chat, participant_ids=participant_ids_of(chat))
     if status is not None or priority is not None:
-        from operators.services import chat_update_support_fields
-
-        chat = chat_update_support_fields(actor=actor, chat=chat, status=status, priority=priority)
+        chat = hooks.support_fields_update(actor=actor, chat=chat, status=status, priority=priority)
     return chat

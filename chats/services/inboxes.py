@@ -13,7 +13,7 @@ from django.db import transaction
 from django.db.models.deletion import ProtectedError
 
 from accounts.models import User
-from chats import channels
+from chats import channels, error_codes, hooks
 from chats.models import Inbox, InboxKind
 from chats.selectors import inbox_for
 from crm import crypto
@@ -59,15 +59,13 @@ GENERATED = {
 
 def _require_admin(actor: User) -> None:
     if not actor.is_org_admin:
-        raise Forbidden("Only an organization admin manages inboxes.", code="inbox_forbidden")
+        raise Forbidden(
+            "Only an organization admin manages inboxes.", code=error_codes.INBOX_FORBIDDEN
+        )
 
 
 def _audit(actor: User, verb: str, inbox: Inbox, data: dict) -> None:
-    from operators.services import audit_record
-
-    audit_record(
-        actor=actor, organization=inbox.organization_id, verb=verb, target=inbox, data=data
-    )
+    hooks.inbox_changed(actor=actor, inbox=inbox, verb=verb, data=data)
 
 
 MAX_SECRET_LENGTH = {"bot_token": 512}
@@ -85,7 +83,7 @@ def _check_complete(inbox: Inbox) -> None:
     if missing:
         raise ValidationFailed(
             f"A {inbox.get_kind_display()} inbox needs {', '.join(missing)}.",
-            code="inbox_incomplete",
+            code=error_codes.INBOX_INCOMPLETE,
             fields={f: ["This field is required for this kind of inbox."] for f in missing},
         )
     too_long = {
@@ -94,7 +92,9 @@ def _check_complete(inbox: Inbox) -> None:
         if len(getattr(inbox, f) or "") > MAX_SECRET_LENGTH.get(f, 256)
     }
     if too_long:
-        raise ValidationFailed("A setting is too long.", code="invalid_settings", fields=too_long)
+        raise ValidationFailed(
+            "A setting is too long.", code=error_codes.INVALID_SETTINGS, fields=too_long
+        )
     channels.validate_settings(inbox)  # the connector of this kind knows its provider's rules
     inbox.webhook_secret_digest = (
         crypto.digest(inbox.webhook_secret) if inbox.webhook_secret else ""
@@ -106,7 +106,7 @@ def _name(name: str) -> str:
     if not name or len(name) > 120:
         raise ValidationFailed(
             "An inbox needs a name of at most 120 characters.",
-            code="invalid_name",
+            code=error_codes.INVALID_NAME,
             fields={"name": ["1 to 120 characters."]},
         )
     return name
@@ -201,7 +201,7 @@ def inbox_automation_clean(given: dict[str, Any]) -> dict[str, Any]:
     if errors:
         raise ValidationFailed(
             f"Invalid automation settings: {', '.join(sorted(errors))}.",
-            code="invalid_inbox_settings",
+            code=error_codes.INVALID_INBOX_SETTINGS,
             fields=errors,
         )
     return cleaned
@@ -214,10 +214,11 @@ def inbox_create(
     """Returns the inbox and the secrets generated for it (shown to the admin this once)."""
     _require_admin(actor)
     if kind not in InboxKind.values:
-        raise ValidationFailed(f"Unknown inbox kind {kind!r}.", code="invalid_kind")
+        raise ValidationFailed(f"Unknown inbox kind {kind!r}.", code=error_codes.INVALID_KIND)
     if kind == InboxKind.WEB:
         raise Conflict(
-            "Every organization has exactly one web inbox, created for it.", code="web_inbox_exists"
+            "Every organization has exactly one web inbox, created for it.",
+            code=error_codes.WEB_INBOX_EXISTS,
         )
     inbox = Inbox(
         organization_id=actor.organization_id, kind=kind, name=_name(name), auto_assign=auto_assign
@@ -276,7 +277,7 @@ def inbox_delete(*, actor: User, inbox_id: int) -> None:
     _require_admin(actor)
     inbox = inbox_for(actor, inbox_id)
     if inbox.kind == InboxKind.WEB:
-        raise Conflict("The web inbox cannot be deleted.", code="web_inbox_required")
+        raise Conflict("The web inbox cannot be deleted.", code=error_codes.WEB_INBOX_REQUIRED)
     try:
         with transaction.atomic():
             _audit(actor, "inbox.deleted", inbox, {"kind": inbox.kind, "name": inbox.name})
@@ -284,7 +285,7 @@ def inbox_delete(*, actor: User, inbox_id: int) -> None:
     except ProtectedError:
         raise Conflict(
             "This inbox has conversations: deactivate it instead (is_active=false).",
-            code="inbox_in_use",
+            code=error_codes.INBOX_IN_USE,
         ) from None
 
 

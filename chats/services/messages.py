@@ -8,7 +8,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import User
-from chats import channels, events, hooks
+from chats import channels, error_codes, events, hooks
 from chats.models import Chat, ChatStatus, Delivery, Membership, Message, MessageKind
 from chats.selectors import chat_for, chats_visible_to, visible_messages_q
 from chats.services.chats import chat_opened
@@ -41,13 +41,13 @@ def _validate_text(text: str, *, has_attachments: bool) -> None:
     if len(text) > MAX_TEXT_LENGTH:
         raise ValidationFailed(
             f"Message text is limited to {MAX_TEXT_LENGTH} characters ({len(text)} given).",
-            code="text_too_long",
+            code=error_codes.TEXT_TOO_LONG,
             fields={"text": [f"At most {MAX_TEXT_LENGTH} characters."]},
         )
     if not text.strip() and not has_attachments:
         raise ValidationFailed(
             "A message needs text or an attachment.",
-            code="empty_message",
+            code=error_codes.EMPTY_MESSAGE,
             fields={"text": ["This field may not be blank."]},
         )
 
@@ -59,17 +59,19 @@ def _validate_message_input(
     if kind not in allowed:
         raise ValidationFailed(
             f"Message kind {kind!r} is not allowed; use one of: {', '.join(sorted(allowed))}.",
-            code="invalid_kind",
+            code=error_codes.INVALID_KIND,
             fields={"kind": [f"{kind!r} is not allowed."]},
         )
     _validate_text(text, has_attachments=bool(attachment_ids))
     if len(attachment_ids) > MAX_ATTACHMENTS:
         raise ValidationFailed(
-            f"At most {MAX_ATTACHMENTS} attachments per message.", code="too_many_attachments"
+            f"At most {MAX_ATTACHMENTS} attachments per message.",
+            code=error_codes.TOO_MANY_ATTACHMENTS,
         )
     if client_id is not None and not (0 < len(client_id) <= MAX_CLIENT_ID_LENGTH):
         raise ValidationFailed(
-            f"client_id must be 1 to {MAX_CLIENT_ID_LENGTH} characters.", code="invalid_client_id"
+            f"client_id must be 1 to {MAX_CLIENT_ID_LENGTH} characters.",
+            code=error_codes.INVALID_CLIENT_ID,
         )
 
 
@@ -82,7 +84,7 @@ def _attachments_for(*, sender: User, chat: Chat, attachment_ids: list[int]):
     if len(files) != len(set(attachment_ids)):
         raise ValidationFailed(
             "Attachments must be your own uploaded files that are not attached elsewhere.",
-            code="invalid_attachments",
+            code=error_codes.INVALID_ATTACHMENTS,
             fields={"attachment_ids": ["Unknown or unusable file."]},
         )
     return files
@@ -114,7 +116,7 @@ def message_send(
     if not decision.allowed:
         raise RateLimited(
             "You are sending messages too fast.",
-            code="messages_throttled",
+            code=error_codes.MESSAGES_THROTTLED,
             retry_after=decision.retry_after,
         )
     try:
@@ -282,7 +284,7 @@ def _message_for_change(actor: User, message_id: int) -> tuple[Message, Chat]:
         .first()
     )
     if row is None:
-        raise NotFound("Message not found.", code="message_not_found")
+        raise NotFound("Message not found.", code=error_codes.MESSAGE_NOT_FOUND)
     chat = _locked(Chat.objects).get(pk=row)
     message = (
         Message.objects.select_for_update(of=("self",)).select_related("sender").get(pk=message_id)
@@ -296,14 +298,17 @@ def message_edit(*, actor: User, message: Message, text: str) -> Message:
     """The sender changes their message's text within 24 hours of sending it."""
     message, chat = _message_for_change(actor, message.pk)
     if message.sender_id != actor.pk:
-        raise Forbidden("You can only edit your own messages.", code="not_message_author")
+        raise Forbidden("You can only edit your own messages.", code=error_codes.NOT_MESSAGE_AUTHOR)
     if message.deleted_at is not None:
-        raise ValidationFailed("A deleted message cannot be edited.", code="message_deleted")
+        raise ValidationFailed(
+            "A deleted message cannot be edited.", code=error_codes.MESSAGE_DELETED
+        )
     if message.kind == MessageKind.SYSTEM:
-        raise Forbidden("System messages cannot be edited.", code="not_message_author")
+        raise Forbidden("System messages cannot be edited.", code=error_codes.NOT_MESSAGE_AUTHOR)
     if timezone.now() - message.created_at > EDIT_WINDOW:
         raise Forbidden(
-            "Messages can be edited for 24 hours after sending.", code="edit_window_closed"
+            "Messages can be edited for 24 hours after sending.",
+            code=error_codes.EDIT_WINDOW_CLOSED,
         )
     text = text or ""
     _validate_text(text, has_attachments=message.attachments.exists())
@@ -323,7 +328,9 @@ def message_delete(*, actor: User, message: Message) -> Message:
     that included it go down in the same transaction."""
     message, chat = _message_for_change(actor, message.pk)
     if message.sender_id != actor.pk and not actor.is_manager:
-        raise Forbidden("You can only delete your own messages.", code="not_message_author")
+        raise Forbidden(
+            "You can only delete your own messages.", code=error_codes.NOT_MESSAGE_AUTHOR
+        )
     if message.deleted_at is not None:
         return message
     affected: list[int] = []

@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.db import transaction
 
 from accounts.models import User
-from chats import events
+from chats import error_codes, events
 from chats.models import Chat, Project
 from chats.services.chats import _clean_name, _require_staff
 from chats.services.common import participant_ids_of
@@ -32,7 +32,7 @@ def project_update(
         projects = projects.filter(organization_id=actor.organization_id)
     project = projects.filter(pk=project_id).first()
     if project is None:
-        raise NotFound("No such project.", code="project_not_found")
+        raise NotFound("No such project.", code=error_codes.PROJECT_NOT_FOUND)
     changed: list[str] = []
     if name is not None and _clean_name(name, required=True) != project.name:
         project.name = _clean_name(name, required=True)

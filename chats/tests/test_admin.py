@@ -121,18 +121,21 @@ def test_message_changelist_scoped_and_soft_delete(
 
 def test_inbox_secrets_are_write_only(admin_client_for, organization, admin_user):
     inbox = Inbox.objects.create(
-        organization=organization, kind="telegram", name="TG", bot_token="123:SECRET"
+        organization=organization,
+        kind="telegram",
+        name="TG",
+        bot_token="123456789:AASECRET-0123456789abcdefgh",
     )
     client = admin_client_for(admin_user)
     page = client.get(f"/admin/chats/inbox/{inbox.pk}/change/").content.decode()
-    assert "123:SECRET" not in page
+    assert "123456789:AASECRET-0123456789abcdefgh" not in page
     response = client.post(
         f"/admin/chats/inbox/{inbox.pk}/change/",
         {"name": "TG bot", "kind": "telegram", "auto_assign": "on", "is_active": "on"},
     )
     assert response.status_code == 302
     inbox.refresh_from_db()
-    assert inbox.name == "TG bot" and inbox.bot_token == "123:SECRET"
+    assert inbox.name == "TG bot" and inbox.bot_token == "123456789:AASECRET-0123456789abcdefgh"
 
 
 def test_operator_can_view_chats(admin_client_for, operator, customer):

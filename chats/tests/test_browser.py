@@ -245,3 +245,34 @@ def test_customer_places_and_cancels_an_order(server, browser):
     assert "Found them elsewhere" in page.inner_text(".history")
     page.goto(f"{server.url}/orders/")
     assert page.locator("tbody tr").count() == 1
+
+
+def test_customer_sees_the_inbox_greeting_marked_as_automatic(server, browser):
+    admin = _login(server, "boss@acme.example")
+    status, inboxes = http_json("GET", f"{server.url}/api/inboxes", token=admin)
+    assert status == 200, inboxes
+    web = next(i for i in inboxes["results"] if i["kind"] == "web")
+    status, body = http_json(
+        "PATCH",
+        f"{server.url}/api/inboxes/{web['id']}",
+        {"greeting": "Hi! We usually answer within ten minutes."},
+        token=admin,
+    )
+    assert status == 200, body
+
+    page = browser.new_page(viewport={"width": 390, "height": 800})
+    page.goto(f"{server.url}/register/?organization=acme")
+    page.fill("input[name=name]", "Greta Greeted")
+    page.fill("input[name=email]", "greta@example.com")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("main button[type=submit]")
+    page.wait_for_url(f"{server.url}/chat/")
+    page.wait_for_selector("#status:has-text('Connected')", timeout=15000)
+    page.fill("#text", "Do you ship to Riga?")
+    page.keyboard.press("Enter")
+
+    greeting = page.locator("li.msg.automated", has_text="within ten minutes")
+    greeting.wait_for(timeout=10000)
+    assert greeting.locator(".who").inner_text() == "Automatic reply"
+    texts = page.locator("li.msg .text").all_inner_texts()
+    assert texts == ["Do you ship to Riga?", "Hi! We usually answer within ten minutes."]

@@ -16,14 +16,15 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture
 def hook_calls(monkeypatch):
-    """What operators.hooks.user_presence_changed was told (the operators app plugs in there)."""
-    from operators import hooks
+    """What chats.hooks.presence_changed was told (the operators app plugs in there); the
+    recorder stands in for the operators' callback."""
+    from chats import hooks
 
     calls: list[tuple[int, bool]] = []
     monkeypatch.setattr(
         hooks,
-        "user_presence_changed",
-        lambda *, user_id, is_online: calls.append((user_id, is_online)),
+        "_presence_changed",
+        [lambda *, user_id, is_online: calls.append((user_id, is_online))],
     )
     return calls
 

@@ -175,27 +175,32 @@ def test_inbox_added_in_the_admin_is_audited_and_shows_its_generated_secret_once
             "kind": "telegram",
             "auto_assign": "on",
             "is_active": "on",
-            "bot_token": "123:bot-token",
+            "bot_token": "123456789:AAbot-token-0123456789abcdef",
         },
         follow=True,
     )
     assert response.status_code == 200
     inbox = Inbox.objects.get(name="Support bot")
-    assert inbox.webhook_secret and inbox.bot_token == "123:bot-token"
+    assert inbox.webhook_secret and inbox.bot_token == "123456789:AAbot-token-0123456789abcdef"
     assert inbox.webhook_secret in response.content.decode()
     assert "shown only this once" in response.content.decode()
     audit = AuditEvent.objects.get(verb="inbox.created")
     assert audit.actor == admin_user and audit.target_id == str(inbox.pk)
 
     change_page = client.get(f"/admin/chats/inbox/{inbox.pk}/change/").content.decode()
-    assert inbox.webhook_secret not in change_page and "123:bot-token" not in change_page
+    assert (
+        inbox.webhook_secret not in change_page
+        and "123456789:AAbot-token-0123456789abcdef" not in change_page
+    )
     assert inbox.webhook_secret not in client.get("/admin/chats/inbox/").content.decode()
 
 
 @pytest.mark.django_db
 def test_inbox_change_keeps_secrets_left_empty_and_audits_what_changed(client, admin_user):
     inbox = InboxFactory(
-        organization=admin_user.organization, kind=InboxKind.TELEGRAM, bot_token="old-token"
+        organization=admin_user.organization,
+        kind=InboxKind.TELEGRAM,
+        bot_token="123456789:AAold-token-0123456789abcdef",
     )
     client = signed_in(client, admin_user)
     response = client.post(
@@ -204,7 +209,11 @@ def test_inbox_change_keeps_secrets_left_empty_and_audits_what_changed(client, a
     )
     assert response.status_code == 302, response.content.decode()[:3000]
     inbox.refresh_from_db()
-    assert inbox.name == "Renamed" and inbox.bot_token == "old-token" and not inbox.auto_assign
+    assert (
+        inbox.name == "Renamed"
+        and inbox.bot_token == "123456789:AAold-token-0123456789abcdef"
+        and not inbox.auto_assign
+    )
     audit = AuditEvent.objects.get(verb="inbox.updated")
     assert audit.data == {"changed": ["auto_assign", "name"]}
 

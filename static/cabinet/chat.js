@@ -63,7 +63,14 @@ function renderMessage(m) {
   const mine = m.sender && m.sender.id === meId;
   li.className = `msg ${mine ? "mine" : "theirs"} ${m.kind === "system" ? "system" : ""} ${m.deleted_at ? "deleted" : ""}`;
   li.replaceChildren();
-  if (!mine && m.sender && m.kind !== "system") {
+  if (m.automated) {
+    // The inbox's own greeting, away message or bot answer: say so, a person has not written it.
+    const who = document.createElement("div");
+    who.className = "who";
+    who.textContent = "Automatic reply";
+    li.append(who);
+    li.classList.add("automated");
+  } else if (!mine && m.sender && m.kind !== "system") {
     const who = document.createElement("div");
     who.className = "who";
     who.textContent = m.sender.name;
