@@ -10,7 +10,7 @@ PORT ?= 8000
 PYTEST_ARGS ?=
 TEST_WORKERS ?= 2
 
-.PHONY: run setup install system-deps browser-deps migrate demo test fuzz lint format check clean faults
+.PHONY: run setup install system-deps browser-deps messages messages-update messages-check migrate demo test fuzz lint format check clean faults
 
 run: setup
 	@echo "Connector CRM on http://$(HOST):$(PORT)/  (back office: /admin/, API docs: /api/docs/)"
@@ -19,14 +19,40 @@ run: setup
 setup: install migrate demo
 	$(BIN)/python manage.py collectstatic --noinput -v0
 
-install: system-deps $(VENV)/.installed
+install: system-deps $(VENV)/.installed messages
 
-# Debian packages the Python packages need: libmagic (python-magic types uploads by content).
+# Debian packages the Python packages need: libmagic (python-magic types uploads by content),
+# gettext (msgfmt compiles the translation catalogs).
 system-deps:
 	@$(PYTHON) -c "import ctypes.util, sys; sys.exit(not ctypes.util.find_library('magic'))" || { \
 	  echo "Installing libmagic1 (file type detection)"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libmagic1; }
+	@command -v msgfmt >/dev/null || { \
+	  echo "Installing gettext (translation catalogs)"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gettext; }
+
+# The translation catalogs (locale/*/LC_MESSAGES/*.po) compiled to .mo files, which are not
+# committed. After changing texts: `make messages-update`, translate the new entries, commit.
+I18N_IGNORE := --ignore=.venv --ignore=staticfiles --ignore=node_modules --ignore=var
+messages: $(VENV)/.installed
+	$(BIN)/python manage.py compilemessages $(I18N_IGNORE) -v0
+
+messages-update: $(VENV)/.installed
+	$(BIN)/python manage.py makemessages -l ru --no-location --no-obsolete $(I18N_IGNORE) \
+	  --ignore='*/tests/*' --ignore=benchmarks --ignore=faults --ignore=conftest.py \
+	  --ignore='*/conftest.py' --ignore='*/standins/*'
+	$(BIN)/python manage.py makemessages -d djangojs -l ru --no-location --no-obsolete \
+	  $(I18N_IGNORE) --ignore='*/tests/*' --ignore=benchmarks
+
+# Fails when a catalog has an untranslated or fuzzy entry.
+messages-check:
+	@for po in locale/*/LC_MESSAGES/*.po; do \
+	  stats=$$(msgfmt --check --statistics -o /dev/null "$$po" 2>&1) || { echo "$$po: $$stats"; exit 1; }; \
+	  echo "$$po: $$stats"; \
+	  case "$$stats" in *untranslated*|*fuzzy*) exit 1;; esac; \
+	done
 
 # Debian's Chromium for the browser tests (Playwright drives it; it downloads no browser).
 browser-deps:
@@ -64,7 +90,7 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-check: install
+check: install messages-check
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	DJANGO_ENV=production SECRET_KEY=$$(head -c 48 /dev/urandom | base64) \
 	  ALLOWED_HOSTS=crm.example.com $(BIN)/python manage.py check --deploy --fail-level WARNING

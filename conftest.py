@@ -11,6 +11,24 @@ from rest_framework.test import APIClient
 
 from accounts.models import Role
 from accounts.tests.factories import OrganizationFactory, UserFactory
+from crm.i18n import organization_language_forget
+
+
+def pytest_configure(config) -> None:
+    """Compile the translation catalogs when a .po is newer than its .mo (they are not
+    committed; ``make install`` builds them too). Once, before xdist starts its workers."""
+    if hasattr(config, "workerinput"):
+        return
+    from pathlib import Path
+
+    import polib
+
+    for po_path in Path(__file__).parent.glob("locale/*/LC_MESSAGES/*.po"):
+        mo_path = po_path.with_suffix(".mo")
+        if not mo_path.exists() or mo_path.stat().st_mtime < po_path.stat().st_mtime:
+            partial = mo_path.with_suffix(".mo.partial")
+            polib.pofile(str(po_path)).save_as_mofile(str(partial))
+            partial.replace(mo_path)
 
 
 def _clear_cache() -> None:
@@ -21,6 +39,8 @@ def _clear_cache() -> None:
             client.delete(*keys)
     else:
         cache.clear()
+    # Ids come back after a rolled-back test: no organization's language may outlive it.
+    organization_language_forget()
 
 
 @pytest.fixture(autouse=True)

@@ -15,6 +15,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from accounts import services
 from accounts.models import Organization, User
@@ -24,9 +26,9 @@ from crm.tenancy import TenantAdmin
 
 @admin.register(Organization)
 class OrganizationAdmin(TenantAdmin):
-    list_display = ["name", "slug", "created_at"]
+    list_display = ["name", "slug", "language", "created_at"]
     search_fields = ["name", "slug"]
-    fields = ["name", "slug", "created_at"]
+    fields = ["name", "slug", "language", "created_at"]
     readonly_fields = ["created_at"]
 
     def get_readonly_fields(self, request, obj=None):
@@ -42,9 +44,13 @@ class OrganizationAdmin(TenantAdmin):
     def save_model(self, request, obj, form, change):
         data = form.cleaned_data
         if change:
-            services.organization_update(actor=request.user, organization=obj, name=data["name"])
+            services.organization_update(
+                actor=request.user, organization=obj, name=data["name"], language=data["language"]
+            )
         else:
-            obj.pk = services.organization_create(slug=data["slug"], name=data["name"]).pk
+            obj.pk = services.organization_create(
+                slug=data["slug"], name=data["name"], language=data["language"]
+            ).pk
 
 
 class UserCreationForm(forms.ModelForm):
@@ -52,7 +58,7 @@ class UserCreationForm(forms.ModelForm):
         widget=forms.PasswordInput,
         required=False,
         strip=False,
-        help_text="Leave empty for a user without a password (e.g. a channel customer).",
+        help_text=_("Leave empty for a user without a password (e.g. a channel customer)."),
     )
 
     class Meta:
@@ -152,7 +158,7 @@ class UserAdmin(TenantAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # users keep their history: deactivate them instead
 
-    @admin.display(description="Password")
+    @admin.display(description=_("Password"))
     def password_link(self, obj: User) -> str:
         if not obj.pk:
             return "-"
@@ -212,20 +218,31 @@ class UserAdmin(TenantAdmin):
             try:
                 services.user_update(actor=request.user, user=user, is_active=active)
             except DomainError as exc:
-                self.message_user(request, f"{user.email}: {exc.detail}", messages.ERROR)
+                self.message_user(
+                    request,
+                    _("%(email)s: %(detail)s") % {"email": user.email, "detail": exc.detail},
+                    messages.ERROR,
+                )
             else:
                 done += 1
         if done:
-            verb = "Activated" if active else "Deactivated"
-            self.message_user(request, f"{verb} {done} user(s).", messages.SUCCESS)
+            if active:
+                text = ngettext("Activated %(done)s user.", "Activated %(done)s users.", done)
+            else:
+                text = ngettext("Deactivated %(done)s user.", "Deactivated %(done)s users.", done)
+            self.message_user(
+                request,
+                text % {"done": done},
+                messages.SUCCESS,
+            )
 
     @admin.action(
-        description="Deactivate selected users (ends their sessions)", permissions=["change"]
+        description=_("Deactivate selected users (ends their sessions)"), permissions=["change"]
     )
     def deactivate_users(self, request, queryset):
         self._set_active(request, queryset, False)
 
-    @admin.action(description="Activate selected users", permissions=["change"])
+    @admin.action(description=_("Activate selected users"), permissions=["change"])
     def activate_users(self, request, queryset):
         self._set_active(request, queryset, True)
 

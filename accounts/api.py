@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.http import FileResponse
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
@@ -43,6 +44,7 @@ class UserOutput(serializers.ModelSerializer):
             "is_online",
             "last_seen_at",
             "is_active",
+            "language",
         ]
 
     def get_avatar(self, user: User) -> str | None:
@@ -69,6 +71,9 @@ class VisibleUserOutput(serializers.Serializer):
     email = serializers.EmailField(required=False, allow_null=True)
     organization = serializers.CharField(required=False)
     is_active = serializers.BooleanField(required=False)
+    language = serializers.ChoiceField(
+        choices=[("", ""), *settings.LANGUAGES], required=False, allow_blank=True
+    )
 
 
 AuthOutput = inline_serializer(
@@ -158,7 +163,7 @@ class RefreshApi(PublicEndpoint):
         except TokenError as exc:
             raise InvalidToken(exc.args[0]) from exc
         except User.DoesNotExist:
-            raise InvalidToken("The token's user no longer exists.") from None
+            raise InvalidToken(_("The token's user no longer exists.")) from None
         return Response(serializer.validated_data)
 
 
@@ -198,6 +203,10 @@ class MeApi(APIView):
         avatar = serializers.FileField(required=False)
         old_password = serializers.CharField(required=False, write_only=True, max_length=128)
         new_password = serializers.CharField(required=False, write_only=True, max_length=128)
+        # "" = not chosen: the browser's language, else the organization's.
+        language = serializers.ChoiceField(
+            choices=settings.LANGUAGES, required=False, allow_blank=True
+        )
 
     @extend_schema(responses=UserOutput)
     def get(self, request: Request) -> Response:
@@ -317,11 +326,11 @@ class UserAvatarApi(APIView):
     def get(self, request: Request, user_id: int) -> FileResponse:
         user = selectors.user_visible_to(viewer=request.user, user_id=user_id)
         if not user.avatar:
-            raise NotFound("This user has no avatar.", code=error_codes.NO_AVATAR)
+            raise NotFound(_("This user has no avatar."), code=error_codes.NO_AVATAR)
         try:
             handle = user.avatar.open("rb")
         except FileNotFoundError:
-            raise NotFound("The avatar's file is missing.", code=error_codes.NO_AVATAR) from None
+            raise NotFound(_("The avatar's file is missing."), code=error_codes.NO_AVATAR) from None
         response = FileResponse(handle, content_type=avatar_mime(user))
         response["X-Content-Type-Options"] = "nosniff"
         response["Content-Security-Policy"] = "default-src 'none'; sandbox"

@@ -31,3 +31,11 @@ class EmailBackend(ModelBackend):
             User().set_password(password)  # the same work as a wrong password: no timing leak
             return None
         return matches[0] if len(matches) == 1 else None
+
+    def get_user(self, user_id):
+        # With its organization: the request's language may fall back to the organization's.
+        try:
+            user = User._default_manager.select_related("organization").get(pk=user_id)
+        except User.DoesNotExist:
+            return None
+        return user if self.user_can_authenticate(user) else None

@@ -8,4 +8,5 @@ urlpatterns = [
     path("register/", views.register_view, name="cabinet-register"),
     path("logout/", views.logout_view, name="cabinet-logout"),
     path("profile/", views.profile_view, name="cabinet-profile"),
+    path("language/", views.language_set, name="language-set"),
 ]

@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from django.utils.translation import gettext as _
+
 from accounts import error_codes
 from crm.errors import DomainError
 
@@ -26,5 +28,7 @@ def on_avatar_upload(preparer: AvatarPreparer) -> AvatarPreparer:
 
 def avatar_prepare(*, user: User, content: Any) -> tuple[bytes, str]:
     if not _avatar_preparer:
-        raise DomainError("Avatars cannot be uploaded here.", code=error_codes.AVATARS_UNAVAILABLE)
+        raise DomainError(
+            _("Avatars cannot be uploaded here."), code=error_codes.AVATARS_UNAVAILABLE
+        )
     return _avatar_preparer[0](user=user, content=content)

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class OrganizationManager(models.Manager["Organization"]):
@@ -28,6 +30,10 @@ class Organization(models.Model):
 
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=64, unique=True)
+    # System lines, automated replies, and what a user with no language of their own reads.
+    language = models.CharField(
+        max_length=8, choices=settings.LANGUAGES, default=settings.LANGUAGE_CODE
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     objects = OrganizationManager()
@@ -40,10 +46,10 @@ class Organization(models.Model):
 
 
 class Role(models.TextChoices):
-    ADMIN = "admin", "Admin"
-    SENIOR_OPERATOR = "senior_operator", "Senior operator"
-    OPERATOR = "operator", "Operator"
-    CUSTOMER = "customer", "Customer"
+    ADMIN = "admin", _("Admin")
+    SENIOR_OPERATOR = "senior_operator", _("Senior operator")
+    OPERATOR = "operator", _("Operator")
+    CUSTOMER = "customer", _("Customer")
 
 
 STAFF_ROLES = frozenset({Role.ADMIN, Role.SENIOR_OPERATOR, Role.OPERATOR})
@@ -99,6 +105,8 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_active = models.BooleanField(default=True)
     is_online = models.BooleanField(default=False)
     last_seen_at = models.DateTimeField(null=True, blank=True)
+    # "" = not chosen: the browser's language, else the organization's.
+    language = models.CharField(max_length=8, choices=settings.LANGUAGES, blank=True, default="")
     date_joined = models.DateTimeField(default=timezone.now, editable=False)
 
     objects = UserManager()

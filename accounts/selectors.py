@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db.models import Q, QuerySet
+from django.utils.translation import gettext as _
 
 from accounts import error_codes
 from accounts.models import STAFF_ROLES, Organization, User
@@ -15,7 +16,7 @@ def organization_by_slug(slug: str) -> Organization:
         return Organization.objects.get(slug=slug)
     except Organization.DoesNotExist:
         raise NotFound(
-            f"No organization {slug!r}.", code=error_codes.ORGANIZATION_NOT_FOUND
+            _("No organization %(slug)r.") % {"slug": slug}, code=error_codes.ORGANIZATION_NOT_FOUND
         ) from None
 
 
@@ -44,4 +45,4 @@ def user_visible_to(*, viewer: User, user_id: int) -> User:
     try:
         return users.get(pk=user_id)
     except (User.DoesNotExist, ValueError, TypeError):
-        raise NotFound("User not found.", code=error_codes.USER_NOT_FOUND) from None
+        raise NotFound(_("User not found."), code=error_codes.USER_NOT_FOUND) from None

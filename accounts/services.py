@@ -6,6 +6,7 @@ import logging
 import uuid
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import authenticate
 from django.contrib.auth.models import Group
 from django.contrib.auth.password_validation import validate_password
@@ -13,6 +14,8 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.utils.text import slugify
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken
 
@@ -20,6 +23,7 @@ from accounts import error_codes, hooks
 from accounts.models import STAFF_ROLES, Organization, Role, User, normalize_email
 from crm import ratelimit
 from crm.errors import Conflict, Forbidden, RateLimited, ValidationFailed
+from crm.i18n import organization_language_forget
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +31,7 @@ logger = logging.getLogger(__name__)
 class InvalidCredentials(ValidationFailed):
     status_code = 401
     code = error_codes.INVALID_CREDENTIALS
-    default_detail = "Email or password is incorrect."
+    default_detail = gettext_lazy("Email or password is incorrect.")
 
 
 def _password_errors(password: str, user: User) -> list[str]:
@@ -71,15 +75,27 @@ def organization_default() -> Organization:
 
 
 @transaction.atomic
-def organization_create(*, slug: str, name: str) -> Organization:
+def _clean_organization_language(language: str) -> str:
+    if language not in dict(settings.LANGUAGES):
+        raise ValidationFailed(
+            _("Unknown language %(code)s.") % {"code": language},
+            code=error_codes.INVALID_LANGUAGE,
+            fields={"language": [_("Choose English or Russian.")]},
+        )
+    return language
+
+
+def organization_create(*, slug: str, name: str, language: str | None = None) -> Organization:
     slug = slugify(slug)
     if not slug:
-        raise ValidationFailed("An organization needs a slug.", code=error_codes.INVALID_SLUG)
+        raise ValidationFailed(_("An organization needs a slug."), code=error_codes.INVALID_SLUG)
     if Organization.objects.filter(slug=slug).exists():
         raise Conflict(
-            f"Organization {slug!r} already exists.", code=error_codes.ORGANIZATION_EXISTS
+            _("Organization %(slug)r already exists.") % {"slug": slug},
+            code=error_codes.ORGANIZATION_EXISTS,
         )
-    return Organization.objects.create(slug=slug, name=name or slug)
+    language = _clean_organization_language(language or settings.LANGUAGE_CODE)
+    return Organization.objects.create(slug=slug, name=name or slug, language=language)
 
 
 def user_create(
@@ -88,9 +104,9 @@ def user_create(
     email = normalize_email(email)
     if _email_taken(email, organization=organization):
         raise ValidationFailed(
-            "A user with this email already exists.",
+            _("A user with this email already exists."),
             code=error_codes.EMAIL_TAKEN,
-            fields={"email": ["A user with this email already exists."]},
+            fields={"email": [_("A user with this email already exists.")]},
         )
     user = User(email=email, name=name.strip(), role=role, organization=organization)
     if password:
@@ -103,9 +119,9 @@ def user_create(
             user.save()
     except IntegrityError:  # a concurrent request took the email between check and insert
         raise ValidationFailed(
-            "A user with this email already exists.",
+            _("A user with this email already exists."),
             code=error_codes.EMAIL_TAKEN,
-            fields={"email": ["A user with this email already exists."]},
+            fields={"email": [_("A user with this email already exists.")]},
         ) from None
     user_groups_sync(user)
     return user
@@ -131,9 +147,11 @@ def staff_user_create(
     """An admin adds a user to their organization (the platform owner: to any)."""
     elsewhere = organization is not None and organization.pk != actor.organization_id
     if not actor.is_org_admin or (elsewhere and not actor.is_superuser):
-        raise Forbidden("Only an organization admin manages staff.")
+        raise Forbidden(_("Only an organization admin manages staff."))
     if role not in Role.values:
-        raise ValidationFailed(f"Unknown role {role!r}.", code=error_codes.INVALID_ROLE)
+        raise ValidationFailed(
+            _("Unknown role %(role)r.") % {"role": role}, code=error_codes.INVALID_ROLE
+        )
     return user_create(
         organization=organization or actor.organization,
         email=email,
@@ -156,15 +174,18 @@ def user_update(
     if not actor.is_org_admin or (
         user.organization_id != actor.organization_id and not actor.is_superuser
     ):
-        raise Forbidden("Only an organization admin manages users.")
+        raise Forbidden(_("Only an organization admin manages users."))
     if user.pk == actor.pk and (is_active is False or (role and role != actor.role)):
         raise ValidationFailed(
-            "You cannot deactivate yourself or change your own role.", code=error_codes.SELF_CHANGE
+            _("You cannot deactivate yourself or change your own role."),
+            code=error_codes.SELF_CHANGE,
         )
     changed: list[str] = []
     if role is not None and role != user.role:
         if role not in Role.values:
-            raise ValidationFailed(f"Unknown role {role!r}.", code=error_codes.INVALID_ROLE)
+            raise ValidationFailed(
+                _("Unknown role %(role)r.") % {"role": role}, code=error_codes.INVALID_ROLE
+            )
         user.role = role
         changed.append("role")
     if is_active is not None and is_active != user.is_active:
@@ -189,7 +210,7 @@ def user_password_set(*, actor: User, user: User, password: str | None) -> User:
     if not actor.is_org_admin or (
         user.organization_id != actor.organization_id and not actor.is_superuser
     ):
-        raise Forbidden("Only an organization admin manages users.")
+        raise Forbidden(_("Only an organization admin manages users."))
     if password:
         _check_password(password, user)
         user.set_password(password)
@@ -201,17 +222,28 @@ def user_password_set(*, actor: User, user: User, password: str | None) -> User:
 
 
 @transaction.atomic
-def organization_update(*, actor: User, organization: Organization, name: str) -> Organization:
+def organization_update(
+    *, actor: User, organization: Organization, name: str, language: str | None = None
+) -> Organization:
+    """An admin renames the organization or changes its language (system lines, automated
+    replies, and what its users without a language of their own read)."""
     if not actor.is_org_admin or (
         organization.pk != actor.organization_id and not actor.is_superuser
     ):
-        raise Forbidden("Only an organization admin changes the organization.")
+        raise Forbidden(_("Only an organization admin changes the organization."))
     name = (name or "").strip()
     if not name:
-        raise ValidationFailed("An organization needs a name.", code=error_codes.INVALID_NAME)
+        raise ValidationFailed(_("An organization needs a name."), code=error_codes.INVALID_NAME)
+    changed = []
     if name != organization.name:
         organization.name = name
-        organization.save(update_fields=["name"])
+        changed.append("name")
+    if language is not None and language != organization.language:
+        organization.language = _clean_organization_language(language)
+        changed.append("language")
+    if changed:
+        organization.save(update_fields=changed)
+        organization_language_forget(organization.pk)
     return organization
 
 
@@ -242,7 +274,7 @@ def auth_login(*, email: str, password: str, ip: str, organization: str | None =
             for taken in reservations:
                 ratelimit.release(taken)
             raise RateLimited(
-                "Too many failed sign-in attempts. Try again later.",
+                _("Too many failed sign-in attempts. Try again later."),
                 code=error_codes.LOGIN_THROTTLED,
                 retry_after=reservation.decision.retry_after,
             )
@@ -262,17 +294,27 @@ def profile_update(
     avatar: Any = None,
     old_password: str | None = None,
     new_password: str | None = None,
+    language: str | None = None,
 ) -> User:
     fields: list[str] = []
     if name is not None:
         user.name = name.strip()
         fields.append("name")
+    if language is not None:
+        if language and language not in dict(settings.LANGUAGES):
+            raise ValidationFailed(
+                _("Unknown language %(code)s.") % {"code": language},
+                code=error_codes.INVALID_LANGUAGE,
+                fields={"language": [_("Choose English or Russian.")]},
+            )
+        user.language = language
+        fields.append("language")
     if new_password is not None:
         if not old_password or not user.check_password(old_password):
             raise ValidationFailed(
-                "The current password is incorrect.",
+                _("The current password is incorrect."),
                 code=error_codes.WRONG_PASSWORD,
-                fields={"old_password": ["The current password is incorrect."]},
+                fields={"old_password": [_("The current password is incorrect.")]},
             )
         _check_password(new_password, user, field="new_password")
         user.set_password(new_password)

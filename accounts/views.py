@@ -6,15 +6,18 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login, logout, update_session_auth_hash
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
+from django.utils import translation
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts import selectors, services
 from accounts.forms import LoginForm, ProfileForm, RegisterForm
 from crm.client_ip import request_ip
 from crm.errors import DomainError, RateLimited
+from crm.i18n import language_for
 from crm.ratelimit import hit
 
 
@@ -76,7 +79,7 @@ def register_view(request: HttpRequest) -> HttpResponse:
         decision = hit("register_ip", f"ip:{_client_ip(request)}")
         try:
             if not decision.allowed:
-                raise RateLimited("Too many sign-ups from your network. Try again later.")
+                raise RateLimited(_("Too many sign-ups from your network. Try again later."))
             slug = form.cleaned_data["organization"] or settings.DEFAULT_ORGANIZATION
             organization = (
                 services.organization_default()
@@ -94,7 +97,7 @@ def register_view(request: HttpRequest) -> HttpResponse:
             status = exc.status_code if exc.status_code == 429 else 400
         else:
             login(request, user, backend="accounts.backends.EmailBackend")
-            messages.success(request, "Welcome! Write to us any time.")
+            messages.success(request, _("Welcome! Write to us any time."))
             return redirect(_home_for(user))
     elif request.method == "POST":
         status = 400
@@ -110,7 +113,10 @@ def logout_view(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def profile_view(request: HttpRequest) -> HttpResponse:
-    form = ProfileForm(request.POST or None, initial={"name": request.user.name})
+    form = ProfileForm(
+        request.POST or None,
+        initial={"name": request.user.name, "language": request.user.language},
+    )
     status = 200
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -118,6 +124,7 @@ def profile_view(request: HttpRequest) -> HttpResponse:
             user = services.profile_update(
                 user=request.user,
                 name=data["name"],
+                language=data["language"],
                 old_password=data["old_password"] or None,
                 new_password=data["new_password"] or None,
             )
@@ -127,8 +134,41 @@ def profile_view(request: HttpRequest) -> HttpResponse:
         else:
             if data["new_password"]:
                 update_session_auth_hash(request, user)
-            messages.success(request, "Profile saved.")
-            return redirect("cabinet-profile")
+            # The page after the redirect speaks the chosen language.
+            translation.activate(language_for(request, user))
+            messages.success(request, _("Profile saved."))
+            response = redirect("cabinet-profile")
+            _remember_language(response, user.language)
+            return response
     elif request.method == "POST":
         status = 400
     return render(request, "cabinet/profile.html", {"form": form}, status=status)
+
+
+def _remember_language(response: HttpResponse, language: str) -> None:
+    if language:
+        response.set_cookie(
+            settings.LANGUAGE_COOKIE_NAME,
+            language,
+            max_age=settings.LANGUAGE_COOKIE_AGE,
+            samesite="Lax",
+        )
+    else:
+        response.delete_cookie(settings.LANGUAGE_COOKIE_NAME)
+
+
+@require_POST
+def language_set(request: HttpRequest) -> HttpResponse:
+    """The language switch of the cabinet and the back office: a signed-in user's choice is
+    kept on the account, an anonymous visitor's in a cookie (like Django's ``set_language``)."""
+    language = request.POST.get("language", "")
+    if language not in dict(settings.LANGUAGES):
+        return HttpResponseBadRequest(_("Unknown language."))
+    next_url = request.POST.get("next") or request.headers.get("referer") or "/"
+    if not url_has_allowed_host_and_scheme(next_url, {request.get_host()}, request.is_secure()):
+        next_url = "/"
+    if request.user.is_authenticated:
+        services.profile_update(user=request.user, language=language)
+    response = redirect(next_url)
+    _remember_language(response, language)
+    return response

@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class AutomationConfig(AppConfig):
     name = "automation"
-    verbose_name = "Inbox automation"
+    verbose_name = _("Inbox automation")
 
     def ready(self) -> None:
         from automation.services import automation_on_message_stored

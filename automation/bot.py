@@ -1,17 +1,24 @@
 """What the inbox bot reads in a customer's words and what it says, in the customer's language
-(Russian or English, told by the script they write in)."""
+(Russian or English, told by the script they write in; the texts are in the catalogs)."""
 
 from __future__ import annotations
 
 import re
 
+from django.utils import translation
+from django.utils.translation import gettext as _
+
 from operators.suggestions import stems
 
 _CYRILLIC = re.compile(r"[а-яё]", re.IGNORECASE)
+_LATIN = re.compile(r"[a-z]", re.IGNORECASE)
 
 
-def language_of(text: str) -> str:
-    return "ru" if _CYRILLIC.search(text) else "en"
+def language_of(text: str, default: str = "en") -> str:
+    """Russian for Cyrillic, English for Latin letters, else ``default`` ("?", "👍")."""
+    if _CYRILLIC.search(text):
+        return "ru"
+    return "en" if _LATIN.search(text) else default
 
 
 def asks_for_person(text: str, keywords: list[str]) -> bool:
@@ -43,13 +50,12 @@ def _keyword_for(language: str, keywords: list[str]) -> str | None:
 
 def how_to_reach_a_person(language: str, keywords: list[str]) -> str:
     keyword = _keyword_for(language, keywords)
-    if language == "ru":
+    with translation.override(language):
         if keyword is None:
-            return "Если я не смогу помочь, разговор продолжит оператор."
-        return f"Если это не помогло, напишите «{keyword}», и вам ответит человек."
-    if keyword is None:
-        return "If I can't help, an operator will take over."
-    return f"If this doesn't help, write “{keyword}” and a person will take over."
+            return _("If I can't help, an operator will take over.")
+        return _("If this doesn't help, write “%(keyword)s” and a person will take over.") % {
+            "keyword": keyword
+        }
 
 
 def answer_text(answer: str, *, language: str, keywords: list[str]) -> str:
@@ -58,25 +64,22 @@ def answer_text(answer: str, *, language: str, keywords: list[str]) -> str:
 
 def prompt_text(*, language: str, keywords: list[str]) -> str:
     """The bot's reply to words it can look nothing up for ("hello", "?")."""
-    if language == "ru":
-        lead = "Я автоматический помощник: задайте вопрос в нескольких словах."
-    else:
-        lead = "I'm the automatic assistant: ask your question in a few words."
+    with translation.override(language):
+        lead = _("I'm the automatic assistant: ask your question in a few words.")
     return f"{lead} {how_to_reach_a_person(language, keywords)}"
 
 
 def passing_on_text(language: str, *, unanswered: bool = False) -> str:
     """What the bot tells the customer when it hands the conversation to people (a message,
     not a system line, so that it also reaches a customer on a channel)."""
-    if language == "ru":
-        lead = "Я не нашёл ответа на этот вопрос. " if unanswered else ""
-        return f"{lead}Передаю разговор оператору: вам ответит человек."
-    lead = "I couldn't find an answer to that. " if unanswered else ""
-    return f"{lead}I'm passing the conversation to an operator: a person will reply here."
+    with translation.override(language):
+        passing = _("I'm passing the conversation to an operator: a person will reply here.")
+        if unanswered:
+            return _("I couldn't find an answer to that.") + " " + passing
+        return passing
 
 
 def last_answer_text(answer: str, *, language: str) -> str:
     """The bot's second answer, after which people take over."""
-    if language == "ru":
-        return f"{answer}\n\nК разговору подключится оператор."
-    return f"{answer}\n\nAn operator will join the conversation."
+    with translation.override(language):
+        return f"{answer}\n\n" + _("An operator will join the conversation.")

@@ -18,12 +18,15 @@ import logging
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
 
 from automation import bot
 from automation.schedule import inbox_is_open, inbox_local_date
 from chats import events as chat_events
 from chats.models import Chat, ChatStatus, Inbox, Message, MessageKind
 from chats.services import message_post_automated, message_post_system
+from crm.i18n import organization_language
 from operators.services import audit_record, chat_auto_assign
 from operators.suggestions import canned_matches, stems
 
@@ -42,10 +45,10 @@ UNANSWERED = "unanswered"
 ENOUGH_ANSWERS = "second_answer"
 BOT_DISABLED = "bot_disabled"
 _REASON_WORDS = {
-    ASKED_FOR_PERSON: "the customer asked for a person",
-    UNANSWERED: "it had no answer",
-    ENOUGH_ANSWERS: "after its second answer",
-    BOT_DISABLED: "the bot is switched off",
+    ASKED_FOR_PERSON: _("the customer asked for a person"),
+    UNANSWERED: _("it had no answer"),
+    ENOUGH_ANSWERS: _("after its second answer"),
+    BOT_DISABLED: _("the bot is switched off"),
 }
 
 
@@ -114,7 +117,8 @@ def _bot_handles(chat: Chat) -> bool:
 def _bot_turn(*, message: Message, inbox: Inbox) -> list[Message]:
     chat = message.chat
     text = message.text or ""
-    language = bot.language_of(text)
+    # Words without letters ("?", "👍") get the organization's language.
+    language = bot.language_of(text, default="") or organization_language(chat.organization_id)
     keywords = list(inbox.handoff_keywords or [])
     if bot.asks_for_person(text, keywords):
         return _hand_off(chat, reason=ASKED_FOR_PERSON, language=language, trigger=message)
@@ -171,7 +175,10 @@ def _hand_off(
     )
     message_post_system(
         chat=chat,
-        text=f"The bot handed the conversation to operators: {_REASON_WORDS[reason]}.",
+        text=format_lazy(
+            _("The bot handed the conversation to operators: {reason}."),
+            reason=_REASON_WORDS[reason],
+        ),
         staff_only=True,
     )
     # The payload shows the newest messages: the replies above were posted on a fresh copy.

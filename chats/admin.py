@@ -13,6 +13,8 @@ from django.db.models import Exists, OuterRef, QuerySet
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from chats import selectors, services
 from chats.models import Chat, ChatKind, Inbox, InboxKind, Membership, Message, Project
@@ -29,7 +31,7 @@ INLINE_MESSAGES = 50
 
 
 class UnreadForMeFilter(admin.SimpleListFilter):
-    title = "unread"
+    title = _("unread")
     parameter_name = "unread"
 
     def lookups(self, request, model_admin):
@@ -68,7 +70,7 @@ class MessageInline(TenantInline, admin.TabularInline):
     readonly_fields = fields
     ordering = ["id"]
 
-    @admin.display(description="attachments")
+    @admin.display(description=_("attachments"))
     def attachment_list(self, message: Message) -> str:
         return attachments_html(message.attachments.all())
 
@@ -141,7 +143,7 @@ class ChatAdmin(TenantAdmin):
     readonly_fields = [f for f in fields if f != "name"]
     inlines = [MessageInline]
 
-    @admin.display(description="chat", ordering="name")
+    @admin.display(description=_("chat"), ordering="name")
     def title(self, chat: Chat) -> str:
         """A support chat opens in the workspace's conversation page (the id opens this form)."""
         if chat.kind != ChatKind.SUPPORT:
@@ -149,7 +151,7 @@ class ChatAdmin(TenantAdmin):
         url = reverse("workspace-conversation", args=[chat.pk])
         return format_html('<a href="{}" title="Open the conversation">{}</a>', url, chat)
 
-    @admin.display(description="conversation")
+    @admin.display(description=_("conversation"))
     def conversation(self, chat: Chat) -> str:
         if chat.kind != ChatKind.SUPPORT:
             return "—"
@@ -179,7 +181,7 @@ class ChatAdmin(TenantAdmin):
 
 
 class DeletedFilter(admin.SimpleListFilter):
-    title = "deleted"
+    title = _("deleted")
     parameter_name = "deleted"
 
     def lookups(self, request, model_admin):
@@ -218,11 +220,11 @@ class MessageAdmin(TenantAdmin):
     readonly_fields = fields
     actions = ["soft_delete"]
 
-    @admin.display(description="text")
+    @admin.display(description=_("text"))
     def short_text(self, message: Message) -> str:
         return Truncator(message.text).chars(80)
 
-    @admin.display(description="attachments")
+    @admin.display(description=_("attachments"))
     def attachment_list(self, message: Message) -> str:
         return attachments_html(message.attachments.all())
 
@@ -243,7 +245,7 @@ class MessageAdmin(TenantAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # soft delete only, through the action
 
-    @admin.action(description="Delete selected messages (soft)", permissions=["view"])
+    @admin.action(description=_("Delete selected messages (soft)"), permissions=["view"])
     def soft_delete(self, request, queryset):
         done = 0
         for message in queryset:
@@ -251,9 +253,18 @@ class MessageAdmin(TenantAdmin):
                 services.message_delete(actor=request.user, message=message)
                 done += 1
             except DomainError as exc:
-                self.message_user(request, f"#{message.pk}: {exc.detail}", messages.ERROR)
+                self.message_user(
+                    request,
+                    _("#%(pk)s: %(detail)s") % {"pk": message.pk, "detail": exc.detail},
+                    messages.ERROR,
+                )
         if done:
-            self.message_user(request, f"Deleted {done} message(s).", messages.SUCCESS)
+            self.message_user(
+                request,
+                ngettext("Deleted %(done)s message.", "Deleted %(done)s messages.", done)
+                % {"done": done},
+                messages.SUCCESS,
+            )
 
 
 class InboxForm(forms.ModelForm):
@@ -417,7 +428,7 @@ class InboxAdmin(TenantAdmin):
         for inbox in queryset:
             services.inbox_delete(actor=request.user, inbox_id=inbox.pk)
 
-    @admin.display(description="Webhook URL (give it to the provider)")
+    @admin.display(description=_("Webhook URL (give it to the provider)"))
     def webhook_url(self, obj: Inbox) -> str:
         from chats import channels
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -45,7 +46,8 @@ class CommaChoices(serializers.CharField):
         bad = [v for v in values if v not in self.allowed]
         if bad:
             raise serializers.ValidationError(
-                f"Unknown value(s) {', '.join(bad)}; use {', '.join(self.allowed)}."
+                _("Unknown value(s) %(join)s; use %(join2)s.")
+                % {"join": ", ".join(bad), "join2": ", ".join(self.allowed)}
             )
         return values or None
 
@@ -65,7 +67,7 @@ class ChatListApi(APIView):
             if value == "me":
                 return value
             if not is_id(value):
-                raise serializers.ValidationError("Use 'me' or a user id.")
+                raise serializers.ValidationError(_("Use 'me' or a user id."))
             return int(value)
 
     class Input(serializers.Serializer):
@@ -122,7 +124,7 @@ class ChatListApi(APIView):
     @extend_schema(request=Input, responses={200: outputs.ChatOutput, 201: outputs.ChatOutput})
     def post(self, request: Request) -> Response:
         if not request.user.is_staff:
-            raise Forbidden("Only staff create chats.", code=error_codes.STAFF_ONLY)
+            raise Forbidden(_("Only staff create chats."), code=error_codes.STAFF_ONLY)
         params = self.Input(data=request.data)
         params.is_valid(raise_exception=True)
         data = params.validated_data
@@ -131,9 +133,9 @@ class ChatListApi(APIView):
             ids = [i for i in data["participant_ids"] if i != request.user.pk]
             if len(ids) != 1:
                 raise ValidationFailed(
-                    "A direct chat is with exactly one other staff member.",
+                    _("A direct chat is with exactly one other staff member."),
                     code=error_codes.INVALID_PARTICIPANTS,
-                    fields={"participant_ids": ["Name one other staff member."]},
+                    fields={"participant_ids": [_("Name one other staff member.")]},
                 )
             chat, created = services.chat_direct_get_or_create(actor=request.user, other_id=ids[0])
         elif data["kind"] == ChatKind.GROUP:
@@ -160,9 +162,10 @@ class MyChatApi(APIView):
     def get(self, request: Request) -> Response:
         if request.user.is_staff:
             raise Forbidden(
-                "Only customers have a support chat of their own.", code=error_codes.CUSTOMER_ONLY
+                _("Only customers have a support chat of their own."),
+                code=error_codes.CUSTOMER_ONLY,
             )
-        chat, _ = services.support_chat_get_or_create(customer=request.user)
+        chat, _created = services.support_chat_get_or_create(customer=request.user)
         return Response(_detail(chat.pk, request.user))
 
 

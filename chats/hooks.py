@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from django.utils.translation import gettext as _
+
 from chats import error_codes
 from crm.errors import ValidationFailed
 
@@ -111,6 +113,6 @@ def support_fields_update(
 ) -> Chat:
     if not _support_fields:
         raise ValidationFailed(
-            "Status and priority are not managed here.", code=error_codes.NOT_SUPPORT
+            _("Status and priority are not managed here."), code=error_codes.NOT_SUPPORT
         )
     return _support_fields[0](actor=actor, chat=chat, status=status, priority=priority)

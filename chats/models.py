@@ -4,15 +4,16 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from chats.fields import EncryptedTextField
 
 
 class InboxKind(models.TextChoices):
-    WEB = "web", "Web cabinet"
-    TELEGRAM = "telegram", "Telegram"
-    WHATSAPP = "whatsapp", "WhatsApp"
-    API = "api", "API channel"
+    WEB = "web", _("Web cabinet")
+    TELEGRAM = "telegram", _("Telegram")
+    WHATSAPP = "whatsapp", _("WhatsApp")
+    API = "api", _("API channel")
 
 
 DEFAULT_HANDOFF_KEYWORDS = ("operator", "оператор", "human", "человек", "/operator")
@@ -34,7 +35,7 @@ class Inbox(models.Model):
     kind = models.CharField(max_length=16, choices=InboxKind.choices)
     name = models.CharField(max_length=120)
     auto_assign = models.BooleanField(
-        default=True, help_text="Give new and reopened chats to the least busy online operator."
+        default=True, help_text=_("Give new and reopened chats to the least busy online operator.")
     )
     is_active = models.BooleanField(default=True)
     # Per-kind settings. Telegram: bot_token, webhook_secret. WhatsApp: phone_number_id,
@@ -51,31 +52,31 @@ class Inbox(models.Model):
     api_token = EncryptedTextField(blank=True)
     callback_url = models.URLField(max_length=500, blank=True)
     # Automation (every kind): the inbox's own replies to customers, see the automation app.
-    greeting = models.TextField(blank=True, help_text="First reply to a new conversation.")
+    greeting = models.TextField(blank=True, help_text=_("First reply to a new conversation."))
     away_message = models.TextField(
-        blank=True, help_text="Reply outside working hours, at most once a day per conversation."
+        blank=True, help_text=_("Reply outside working hours, at most once a day per conversation.")
     )
     working_hours = models.JSONField(
         default=dict,
         blank=True,
-        help_text='{"mon": [["09:00", "18:00"]], ...} in the time zone; empty: always open.',
+        help_text=_('{"mon": [["09:00", "18:00"]], ...} in the time zone; empty: always open.'),
     )
     bot_enabled = models.BooleanField(
         default=False,
-        help_text="New conversations start pending: a bot answers from canned responses.",
+        help_text=_("New conversations start pending: a bot answers from canned responses."),
     )
     handoff_keywords = models.JSONField(
         default=default_handoff_keywords,
         blank=True,
-        help_text="Words with which a customer asks the bot for a person.",
+        help_text=_("Words with which a customer asks the bot for a person."),
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     # Of the working hours. Declared last: the name shadows django.utils.timezone in the body.
-    timezone = models.CharField(max_length=64, default="UTC", help_text="IANA time zone name.")
+    timezone = models.CharField(max_length=64, default="UTC", help_text=_("IANA time zone name."))
 
     class Meta:
         ordering = ["id"]
-        verbose_name_plural = "inboxes"
+        verbose_name_plural = _("inboxes")
         constraints = [
             models.UniqueConstraint(
                 fields=["organization"], condition=Q(kind="web"), name="chats_one_web_inbox"
@@ -87,26 +88,26 @@ class Inbox(models.Model):
 
 
 class ChatKind(models.TextChoices):
-    SUPPORT = "support", "Support"
-    DIRECT = "direct", "Direct"
-    GROUP = "group", "Group"
-    PROJECT = "project", "Project"
+    SUPPORT = "support", _("Support")
+    DIRECT = "direct", _("Direct")
+    GROUP = "group", _("Group")
+    PROJECT = "project", _("Project")
 
 
 INTERNAL_KINDS = frozenset({ChatKind.DIRECT, ChatKind.GROUP, ChatKind.PROJECT})
 
 
 class ChatStatus(models.TextChoices):
-    OPEN = "open", "Open"
-    PENDING = "pending", "Pending"
-    CLOSED = "closed", "Closed"
+    OPEN = "open", _("Open")
+    PENDING = "pending", _("Pending")
+    CLOSED = "closed", _("Closed")
 
 
 class Priority(models.TextChoices):
-    LOW = "low", "Low"
-    NORMAL = "normal", "Normal"
-    HIGH = "high", "High"
-    URGENT = "urgent", "Urgent"
+    LOW = "low", _("Low")
+    NORMAL = "normal", _("Normal")
+    HIGH = "high", _("High")
+    URGENT = "urgent", _("Urgent")
 
 
 PRIORITY_RANK = {Priority.LOW: 0, Priority.NORMAL: 1, Priority.HIGH: 2, Priority.URGENT: 3}
@@ -281,22 +282,22 @@ class Membership(models.Model):
 
 
 class MessageKind(models.TextChoices):
-    TEXT = "text", "Text"
-    IMAGE = "image", "Image"
-    VIDEO = "video", "Video"
-    AUDIO = "audio", "Audio"
-    FILE = "file", "File"
-    LINK = "link", "Link"
-    SYSTEM = "system", "System"
-    NOTE = "note", "Note"
+    TEXT = "text", _("Text")
+    IMAGE = "image", _("Image")
+    VIDEO = "video", _("Video")
+    AUDIO = "audio", _("Audio")
+    FILE = "file", _("File")
+    LINK = "link", _("Link")
+    SYSTEM = "system", _("System")
+    NOTE = "note", _("Note")
 
 
 class Delivery(models.TextChoices):
-    PENDING = "pending", "Pending"
-    SENT = "sent", "Sent"
-    DELIVERED = "delivered", "Delivered"
-    READ = "read", "Read"
-    FAILED = "failed", "Failed"
+    PENDING = "pending", _("Pending")
+    SENT = "sent", _("Sent")
+    DELIVERED = "delivered", _("Delivered")
+    READ = "read", _("Read")
+    FAILED = "failed", _("Failed")
 
 
 class Message(models.Model):
@@ -374,7 +375,7 @@ class ChannelIdentity(models.Model):
     updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        verbose_name_plural = "channel identities"
+        verbose_name_plural = _("channel identities")
         constraints = [
             models.UniqueConstraint(
                 fields=["inbox", "external_id"], name="chats_channel_identity_unique"

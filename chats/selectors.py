@@ -19,6 +19,7 @@ from django.db.models import (
     Sum,
 )
 from django.db.models.functions import Coalesce
+from django.utils.translation import gettext as _
 
 from accounts.models import STAFF_ROLES, Organization, User
 from chats import error_codes
@@ -58,7 +59,7 @@ def inbox_for(user: User, inbox_id: int | str, *, queryset: QuerySet[Inbox] | No
     try:
         return inboxes.get(pk=int(inbox_id))
     except (Inbox.DoesNotExist, ValueError, TypeError):
-        raise NotFound("Inbox not found.", code=error_codes.INBOX_NOT_FOUND) from None
+        raise NotFound(_("Inbox not found."), code=error_codes.INBOX_NOT_FOUND) from None
 
 
 def web_inbox_for(*, organization: Organization | int) -> Inbox:
@@ -92,7 +93,7 @@ def chat_for(user: User, chat_id: int | str, *, queryset: QuerySet[Chat] | None 
     try:
         return chats.get(pk=int(chat_id))
     except (Chat.DoesNotExist, ValueError, TypeError):
-        raise NotFound("Chat not found.", code=error_codes.CHAT_NOT_FOUND) from None
+        raise NotFound(_("Chat not found."), code=error_codes.CHAT_NOT_FOUND) from None
 
 
 def counted_messages_q(user: User) -> Q:
@@ -276,7 +277,7 @@ def message_for(viewer: User, message_id: int | str) -> Message:
     try:
         message_id = int(message_id)
     except (TypeError, ValueError):
-        raise NotFound("Message not found.", code=error_codes.MESSAGE_NOT_FOUND) from None
+        raise NotFound(_("Message not found."), code=error_codes.MESSAGE_NOT_FOUND) from None
     messages = (
         Message.objects.filter(pk=message_id, chat__in=chats_visible_to(viewer))
         .filter(visible_messages_q(viewer))
@@ -285,7 +286,7 @@ def message_for(viewer: User, message_id: int | str) -> Message:
     )
     message = messages.first()
     if message is None:
-        raise NotFound("Message not found.", code=error_codes.MESSAGE_NOT_FOUND)
+        raise NotFound(_("Message not found."), code=error_codes.MESSAGE_NOT_FOUND)
     return message
 
 

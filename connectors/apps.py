@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class ConnectorsConfig(AppConfig):
     name = "connectors"
-    verbose_name = "Messaging channels"
+    verbose_name = _("Messaging channels")
 
     def ready(self) -> None:
         from chats import channels, hooks

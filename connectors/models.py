@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class WebhookUpdate(models.Model):
@@ -30,10 +31,10 @@ class WebhookUpdate(models.Model):
 
 
 class AttemptState(models.TextChoices):
-    SENDING = "sending", "Sending"  # written before the call; still there = outcome unknown
-    ACCEPTED = "accepted", "Accepted"
-    REFUSED = "refused", "Refused"  # the provider certainly did not take it: safe to resend
-    UNKNOWN = "unknown", "Unknown"  # the request left and no answer came back
+    SENDING = "sending", _("Sending")  # written before the call; still there = outcome unknown
+    ACCEPTED = "accepted", _("Accepted")
+    REFUSED = "refused", _("Refused")  # the provider certainly did not take it: safe to resend
+    UNKNOWN = "unknown", _("Unknown")  # the request left and no answer came back
 
 
 class OutboundAttempt(models.Model):

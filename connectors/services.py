@@ -34,6 +34,7 @@ from django.core.files.base import ContentFile
 from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from chats import channels, events
@@ -99,7 +100,8 @@ def delivery_retry(*, actor: User, message_id: int) -> Message:
     inbox = found.chat.inbox
     if inbox is None or registry.connector_for(inbox.kind) is None:
         raise Conflict(
-            "This message does not leave through a channel.", code=error_codes.NOT_CHANNEL_MESSAGE
+            _("This message does not leave through a channel."),
+            code=error_codes.NOT_CHANNEL_MESSAGE,
         )
     with transaction.atomic():
         message = message_delivery_retry(actor=actor, message_id=message_id)

@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 from django.conf import settings
+from django.utils.translation import gettext as _
 
 from chats.models import Inbox, Message
 from chats.services.channels import ChannelSender
@@ -209,7 +210,7 @@ class TelegramConnector(Connector):
             errors["webhook_secret"] = ["1 to 256 characters: letters, digits, _ and -."]
         if errors:
             raise ValidationFailed(
-                "These Telegram settings cannot work.",
+                _("These Telegram settings cannot work."),
                 code=error_codes.INVALID_SETTINGS,
                 fields=errors,
             )

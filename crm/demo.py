@@ -8,6 +8,7 @@ rows and system lines are what the product makes); afterwards the rows each step
 that step's time, in one UPDATE per table, so ids stay in time order.
 
 Idempotent: running it again finds what exists and creates only what is missing.
+A second organization, ``demo-ru`` (crm/demo_ru.py), tells the same story in Russian.
 """
 
 from __future__ import annotations
@@ -242,30 +243,68 @@ CONVERSATIONS = [
 ]
 
 
+@dataclass(frozen=True)
+class DemoSpec:
+    """One demo organization: who works and shops there and what they said, in its language."""
+
+    slug: str
+    name: str
+    language: str
+    domain: str  # of the logins' emails
+    app_inbox: str
+    currency: str
+    users: list[DemoLogin]
+    canned_responses: list[tuple[str, str]]
+    orders: list
+    conversations: list[Conversation]
+
+
+ENGLISH = DemoSpec(
+    slug=DEMO_ORGANIZATION[0],
+    name=DEMO_ORGANIZATION[1],
+    language="en",
+    domain="demo.example.com",
+    app_inbox=APP_INBOX,
+    currency="EUR",
+    users=DEMO_USERS,
+    canned_responses=DEMO_CANNED_RESPONSES,
+    orders=DEMO_ORDERS,
+    conversations=CONVERSATIONS,
+)
+
+
+def demo_specs() -> list[DemoSpec]:
+    from crm.demo_ru import SPEC as RUSSIAN
+
+    return [ENGLISH, RUSSIAN]
+
+
 @transaction.atomic
-def seed_demo() -> tuple[Organization, list[DemoLogin]]:
-    slug, name = DEMO_ORGANIZATION
-    organization, _ = Organization.objects.get_or_create(slug=slug, defaults={"name": name})
+def seed_demo(spec: DemoSpec = ENGLISH) -> tuple[Organization, list[DemoLogin]]:
+    slug, name = spec.slug, spec.name
+    organization, _ = Organization.objects.get_or_create(
+        slug=slug, defaults={"name": name, "language": spec.language}
+    )
     if organization.name == slug.replace("-", " ").title():  # made by migrate as the default
         organization.name = name
         organization.save(update_fields=["name"])
-    users = {login.email: _demo_user(organization, login) for login in DEMO_USERS}
-    for shortcut, text in DEMO_CANNED_RESPONSES:
+    users = {login.email: _demo_user(organization, login) for login in spec.users}
+    for shortcut, text in spec.canned_responses:
         CannedResponse.objects.get_or_create(
             organization=organization, shortcut=shortcut, defaults={"text": text}
         )
-    admin = users["admin@demo.example.com"]
-    app_inbox = Inbox.objects.filter(organization=organization, name=APP_INBOX).first()
+    admin = users[f"admin@{spec.domain}"]
+    app_inbox = Inbox.objects.filter(organization=organization, name=spec.app_inbox).first()
     if app_inbox is None:
         app_inbox, _ = inbox_create(
-            actor=admin, kind=InboxKind.API, name=APP_INBOX, auto_assign=False
+            actor=admin, kind=InboxKind.API, name=spec.app_inbox, auto_assign=False
         )
-    _seed_conversations(organization, users, app_inbox)
-    return organization, DEMO_USERS
+    _seed_conversations(organization, users, app_inbox, spec)
+    return organization, spec.users
 
 
 def _demo_user(organization: Organization, login: DemoLogin) -> User:
-    user = User.objects.filter(email__iexact=login.email).first()
+    user = User.objects.filter(organization=organization, email__iexact=login.email).first()
     if user is None:
         user = user_create(
             organization=organization,
@@ -299,10 +338,12 @@ STAMPED: list[tuple[type[Model], tuple[str, ...]]] = [
 CHAT_TIMES = ("assigned_at", "first_response_at", "closed_at")
 
 
-def _seed_conversations(organization: Organization, users: dict[str, User], app_inbox) -> None:
+def _seed_conversations(
+    organization: Organization, users: dict[str, User], app_inbox, spec: DemoSpec
+) -> None:
     by_name = {u.name.split()[0].lower(): u for u in users.values()}
     web_inbox = web_inbox_for(organization=organization.pk)
-    conversations = [replace(c) for c in CONVERSATIONS]  # this run's state, not the module's
+    conversations = [replace(c) for c in spec.conversations]  # this run's state, not the module's
     todo = []
     for conversation in conversations:
         customer = users[conversation.customer]
@@ -330,7 +371,7 @@ def _seed_conversations(organization: Organization, users: dict[str, User], app_
             before = Chat.objects.values(*CHAT_TIMES).get(pk=conversation.chat.pk)
         chat = conversation.chat
         first_seen.setdefault(chat.pk, at)
-        _perform(step, chat, by_name[step.who], organization)
+        _perform(step, chat, by_name[step.who], organization, spec)
         for model, _ in STAMPED:
             new = model.objects.filter(pk__gt=before_ids[model]).order_by("pk")
             for n, pk in enumerate(new.values_list("pk", flat=True)):
@@ -357,7 +398,9 @@ def _max_id(model: type[Model]) -> int:
     return model.objects.aggregate(m=Max("pk"))["m"] or 0
 
 
-def _perform(step: Step, chat: Chat, actor: User, organization: Organization) -> None:
+def _perform(
+    step: Step, chat: Chat, actor: User, organization: Organization, spec: DemoSpec
+) -> None:
     action, _, arg = step.do.partition(":")
     perform: dict[str, Callable[[], object]] = {
         "say": lambda: message_send(sender=actor, chat=chat, text=step.text),
@@ -374,20 +417,22 @@ def _perform(step: Step, chat: Chat, actor: User, organization: Organization) ->
         "assign": lambda: operators.chat_assign(
             actor=actor,
             chat=chat,
-            operator_id=User.objects.get(email=f"{arg}@demo.example.com").pk,
+            operator_id=User.objects.get(
+                organization=organization, email=f"{arg}@{spec.domain}"
+            ).pk,
         ),
         "status": lambda: operators.chat_update_support_fields(
             actor=actor, chat=chat, status=ChatStatus(arg)
         ),
         "priority": lambda: operators.chat_set_priority(actor=actor, chat=chat, priority=arg),
-        "order": lambda: _create_order(actor, chat, int(arg)),
-        "order-status": lambda: _order_status(actor, chat, arg),
+        "order": lambda: _create_order(actor, chat, int(arg), spec),
+        "order-status": lambda: _order_status(actor, chat, arg, spec),
     }
     perform[action]()
 
 
-def _create_order(actor: User, chat: Chat, index: int) -> None:
-    title, items, _ = DEMO_ORDERS[index]
+def _create_order(actor: User, chat: Chat, index: int, spec: DemoSpec) -> None:
+    title, items, _ = spec.orders[index]
     if Order.objects.filter(customer=chat.customer, title=title).exists():
         return
     order_create(
@@ -395,14 +440,14 @@ def _create_order(actor: User, chat: Chat, index: int) -> None:
         customer_id=chat.customer_id,
         chat_id=chat.pk,
         title=title,
-        currency="EUR",
+        currency=spec.currency,
         items=[{"name": n, "quantity": q, "unit_price": p} for n, q, p in items],
     )
 
 
-def _order_status(actor: User, chat: Chat, arg: str) -> None:
+def _order_status(actor: User, chat: Chat, arg: str, spec: DemoSpec) -> None:
     index, status = arg.split(":")
-    title = DEMO_ORDERS[int(index)][0]
+    title = spec.orders[int(index)][0]
     order = Order.objects.get(customer=chat.customer, title=title)
     if order.status != status:
         order_status_change(actor=actor, order=order, status=status)

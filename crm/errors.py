@@ -14,6 +14,9 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404, HttpRequest, JsonResponse
+from django.utils.functional import Promise
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.debug import SafeExceptionReporterFilter
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
@@ -37,20 +40,32 @@ class DomainError(Exception):
 
     status_code: int = status.HTTP_400_BAD_REQUEST
     code: str = "invalid"
-    default_detail: str = "The request could not be completed."
+    default_detail: str = gettext_lazy("The request could not be completed.")
 
     def __init__(self, detail: str | None = None, *, code: str | None = None, **extra: Any):
+        # Lazy texts are read when the error is answered, in the language of that moment.
         self.detail = detail or self.default_detail
         if code:
             self.code = code
         self.extra = extra
-        super().__init__(self.detail)
+        super().__init__(str(self.detail))
 
     def as_dict(self) -> dict[str, Any]:
         # ``fields`` is a per-field map like DRF's validation errors: it stays at the top level.
         extra = dict(self.extra)
         fields = extra.pop("fields", None) or {}
-        return {**fields, "detail": self.detail, "code": self.code, **extra}
+        return {**_texts(fields), "detail": str(self.detail), "code": self.code, **_texts(extra)}
+
+
+def _texts(value: Any) -> Any:
+    """``value`` with lazy translations read now (JSON encoders want plain strings)."""
+    if isinstance(value, Promise):
+        return str(value)
+    if isinstance(value, dict):
+        return {key: _texts(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_texts(item) for item in value]
+    return value
 
 
 class ValidationFailed(DomainError):
@@ -61,25 +76,25 @@ class ValidationFailed(DomainError):
 class NotFound(DomainError):
     status_code = status.HTTP_404_NOT_FOUND
     code = "not_found"
-    default_detail = "Not found."
+    default_detail = gettext_lazy("Not found.")
 
 
 class Forbidden(DomainError):
     status_code = status.HTTP_403_FORBIDDEN
     code = "permission_denied"
-    default_detail = "You do not have permission to perform this action."
+    default_detail = gettext_lazy("You do not have permission to perform this action.")
 
 
 class Conflict(DomainError):
     status_code = status.HTTP_409_CONFLICT
     code = "conflict"
-    default_detail = "The resource changed; reload and try again."
+    default_detail = gettext_lazy("The resource changed; reload and try again.")
 
 
 class RateLimited(DomainError):
     status_code = status.HTTP_429_TOO_MANY_REQUESTS
     code = "throttled"
-    default_detail = "Too many requests."
+    default_detail = gettext_lazy("Too many requests.")
 
     def __init__(self, detail: str | None = None, *, retry_after: int | None = None, **extra):
         super().__init__(detail, **extra)
@@ -102,7 +117,7 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
             response["Retry-After"] = str(exc.retry_after)
         return response
     if isinstance(exc, RequestDataTooBig):
-        return Response(TOO_LARGE, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+        return Response(_too_large(), status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
@@ -117,17 +132,17 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
         if isinstance(data, dict):
             body = dict(data)
             first = _first_message(data)
-            body.setdefault("detail", first or "Invalid input.")
+            body.setdefault("detail", first or _("Invalid input."))
             body.setdefault("code", "invalid")
         else:
             messages = [str(m) for m in data] if isinstance(data, list) else [str(data)]
-            body = {"detail": " ".join(messages) or "Invalid input.", "code": "invalid"}
+            body = {"detail": " ".join(messages) or _("Invalid input."), "code": "invalid"}
         response.data = body
     else:
         detail, code = exc.detail, _code_of(exc)
         if isinstance(detail, dict):  # simplejwt: {"detail", "code", "messages"}
             code = str(detail.get("code") or code)
-            detail = detail.get("detail") or _first_message(detail) or "Not authenticated."
+            detail = detail.get("detail") or _first_message(detail) or _("Not authenticated.")
         response.data = {"detail": str(detail), "code": code}
         if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
             response.data["retry_after"] = int(exc.wait)
@@ -154,19 +169,20 @@ def _is_api(request: HttpRequest) -> bool:
     return request.path.startswith("/api/")
 
 
-TOO_LARGE = {"detail": "The request body is too large.", "code": "too_large"}
+def _too_large() -> dict:
+    return {"detail": _("The request body is too large."), "code": "too_large"}
 
 
 @csrf_exempt  # it changes nothing, and a CSRF refusal would be an HTML page
 def api_not_found(request: HttpRequest, path: str = "") -> JsonResponse:
     """The last API route: an unknown ``/api/…`` path is a JSON 404 in every mode (with DEBUG,
     Django would answer its HTML page before ``handler404`` is asked)."""
-    return JsonResponse({"detail": "Not found.", "code": "not_found"}, status=404)
+    return JsonResponse({"detail": _("Not found."), "code": "not_found"}, status=404)
 
 
 def json_or_html_404(request: HttpRequest, exception: Exception | None = None):
     if _is_api(request):
-        return JsonResponse({"detail": "Not found.", "code": "not_found"}, status=404)
+        return JsonResponse({"detail": _("Not found."), "code": "not_found"}, status=404)
     from django.views.defaults import page_not_found
 
     return page_not_found(request, exception)
@@ -175,7 +191,7 @@ def json_or_html_404(request: HttpRequest, exception: Exception | None = None):
 def json_or_html_500(request: HttpRequest):
     if _is_api(request):
         return JsonResponse(
-            {"detail": "Internal server error.", "code": "server_error"}, status=500
+            {"detail": _("Internal server error."), "code": "server_error"}, status=500
         )
     from django.views.defaults import server_error
 
@@ -184,9 +200,9 @@ def json_or_html_500(request: HttpRequest):
 
 def json_or_html_400(request: HttpRequest, exception: Exception | None = None):
     if _is_api(request) and isinstance(exception, RequestDataTooBig):
-        return JsonResponse(TOO_LARGE, status=413)
+        return JsonResponse(_too_large(), status=413)
     if _is_api(request):
-        return JsonResponse({"detail": "Bad request.", "code": "bad_request"}, status=400)
+        return JsonResponse({"detail": _("Bad request."), "code": "bad_request"}, status=400)
     from django.views.defaults import bad_request
 
     return bad_request(request, exception)
@@ -196,7 +212,7 @@ def json_or_html_403(request: HttpRequest, exception: Exception | None = None):
     if _is_api(request):
         return JsonResponse(
             {
-                "detail": "You do not have permission to perform this action.",
+                "detail": _("You do not have permission to perform this action."),
                 "code": "permission_denied",
             },
             status=403,

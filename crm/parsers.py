@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import orjson
 from django.conf import settings
+from django.utils.translation import gettext as _
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
@@ -27,7 +28,9 @@ class BoundedJSONParser(JSONParser):
                 raw = raw.decode(encoding)
             return loads(raw)
         except (ValueError, UnicodeDecodeError) as exc:
-            raise ParseError(f"The body is not valid JSON: {_reason(exc)}") from None
+            raise ParseError(
+                _("The body is not valid JSON: %(reason)s") % {"reason": _reason(exc)}
+            ) from None
 
 
 def _reason(exc: Exception) -> str:

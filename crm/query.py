@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
 from rest_framework import serializers
 
 ID_MAX = 2**63 - 1
@@ -43,12 +44,14 @@ class BoundedDateTimeField(serializers.DateTimeField):
                 given = None
             offset = given.utcoffset() if given is not None else None
             if offset is not None and abs(offset) > MAX_OFFSET:
-                raise serializers.ValidationError("The time zone offset is out of range (±14:00).")
+                raise serializers.ValidationError(
+                    _("The time zone offset is out of range (±14:00).")
+                )
         parsed = super().to_internal_value(value)
         try:
             instant = parsed.astimezone(UTC)
         except (OverflowError, ValueError):
             instant = None
         if instant is None or not (EARLIEST <= instant <= LATEST):
-            raise serializers.ValidationError("The date is out of range (1970 to 9000).")
+            raise serializers.ValidationError(_("The date is out of range (1970 to 9000)."))
         return parsed

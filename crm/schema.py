@@ -1,5 +1,12 @@
+from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
 from drf_spectacular.openapi import AutoSchema as BaseAutoSchema
 from rest_framework import serializers
+
+
+class LanguageJWTScheme(SimpleJWTScheme):
+    """simplejwt's bearer scheme for our subclass (it only adds the user's language)."""
+
+    target_class = "crm.i18n.JWTAuthentication"
 
 
 class ErrorOutput(serializers.Serializer):

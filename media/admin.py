@@ -5,6 +5,8 @@ from django.template.defaultfilters import filesizeformat
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from crm.tenancy import TenantAdmin
 from media import services
@@ -94,7 +96,7 @@ class MediaFileAdmin(TenantAdmin):
     def save_model(self, request, obj, form, change) -> None:
         """Nothing to save: every field is read-only (the change permission runs actions)."""
 
-    @admin.display(description="Preview")
+    @admin.display(description=_("Preview"))
     def preview(self, obj: MediaFile) -> str:
         if not obj.thumbnail:
             return "—"
@@ -103,7 +105,7 @@ class MediaFileAdmin(TenantAdmin):
             _download_url(obj, thumbnail=True),
         )
 
-    @admin.display(description="Preview")
+    @admin.display(description=_("Preview"))
     def large_preview(self, obj: MediaFile) -> str:
         if not obj.thumbnail:
             return "—"
@@ -113,15 +115,15 @@ class MediaFileAdmin(TenantAdmin):
             _download_url(obj, thumbnail=True),
         )
 
-    @admin.display(description="File")
+    @admin.display(description=_("File"))
     def download_link(self, obj: MediaFile) -> str:
         return format_html('<a href="{}">Download</a>', _download_url(obj))
 
-    @admin.display(description="Size", ordering="size")
+    @admin.display(description=_("Size"), ordering="size")
     def size_display(self, obj: MediaFile) -> str:
         return filesizeformat(obj.size)
 
-    @admin.display(description="Chat", ordering="chat")
+    @admin.display(description=_("Chat"), ordering="chat")
     def chat_link(self, obj: MediaFile) -> str:
         if obj.chat_id is None:
             return "—"
@@ -131,7 +133,7 @@ class MediaFileAdmin(TenantAdmin):
             return str(obj.chat)
         return format_html('<a href="{}">{}</a>', url, obj.chat)
 
-    @admin.action(description="Retry the upload to remote storage", permissions=["change"])
+    @admin.action(description=_("Retry the upload to remote storage"), permissions=["change"])
     def retry_remote_upload(self, request, queryset) -> None:
         organization = None if request.user.is_superuser else request.user.organization
         count = services.media_remote_retry(
@@ -140,7 +142,16 @@ class MediaFileAdmin(TenantAdmin):
                 queryset.filter(storage_state=StorageState.FAILED).values_list("pk", flat=True)
             ),
         )
-        self.message_user(request, f"{count} file(s) queued for remote storage.", messages.INFO)
+        self.message_user(
+            request,
+            ngettext(
+                "%(count)s file queued for remote storage.",
+                "%(count)s files queued for remote storage.",
+                count,
+            )
+            % {"count": count},
+            messages.INFO,
+        )
 
     def delete_model(self, request, obj: MediaFile) -> None:
         services.media_delete(files=[obj])

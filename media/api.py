@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.http import FileResponse, HttpResponse, HttpResponseRedirect
 from django.utils.http import content_disposition_header
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -69,7 +70,7 @@ class _UploadApi(APIView):
         decision = services.uploads_allowed(uploader=request.user)
         if not decision.allowed:
             raise RateLimited(
-                "You are uploading files too fast.",
+                _("You are uploading files too fast."),
                 code=error_codes.UPLOADS_THROTTLED,
                 retry_after=decision.retry_after,
             )
@@ -182,7 +183,7 @@ def file_response(media: MediaFile, *, thumbnail: bool) -> HttpResponse:
     redirect to a signed URL of the remote copy."""
     if thumbnail:
         if not media.thumbnail:
-            raise NotFound("This file has no thumbnail.", code=error_codes.NO_THUMBNAIL)
+            raise NotFound(_("This file has no thumbnail."), code=error_codes.NO_THUMBNAIL)
         key, mime = media.thumbnail.name, services.thumbnail_mime(media)
         stem = media.original_name.rpartition(".")[0] or media.original_name
         filename = f"{stem}.thumbnail.{key.rpartition('.')[2]}"
@@ -197,7 +198,7 @@ def file_response(media: MediaFile, *, thumbnail: bool) -> HttpResponse:
             media.refresh_from_db(fields=["storage_state"])
             if media.held_locally:
                 raise NotFound(
-                    "The file's content is missing.", code=error_codes.MEDIA_MISSING
+                    _("The file's content is missing."), code=error_codes.MEDIA_MISSING
                 ) from None
     if not remote_enabled():
         raise errors.StorageUnavailable()

@@ -1,10 +1,11 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class MediaConfig(AppConfig):
     name = "media"
     label = "media"
-    verbose_name = "Media files"
+    verbose_name = _("Media files")
 
     def ready(self) -> None:
         from django.conf import settings

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.files import File
+from django.utils.translation import gettext as _
 
 from crm.errors import ValidationFailed
 from media import filetypes, images
@@ -82,7 +83,7 @@ def check_upload(content: File, *, client_name: str, path: str, index: int | Non
     if size > settings.MAX_UPLOAD_SIZE:
         raise too_large(size)
     if size == 0:
-        raise _refuse("empty_file", "The file is empty.", name=cleaned, index=index)
+        raise _refuse("empty_file", _("The file is empty."), name=cleaned, index=index)
     try:
         file_type = filetypes.classify(path, name=cleaned)
     except filetypes.Refused as refused:
@@ -97,8 +98,11 @@ def check_upload(content: File, *, client_name: str, path: str, index: int | Non
     if markup:
         raise _refuse(
             "markup_in_file",
-            f"The file is {file_type.label} ({file_type.mime}) but also contains HTML or "
-            "script markup; such files are refused.",
+            _(
+                "The file is %(label)s (%(mime)s) but also contains HTML or script markup; "
+                "such files are refused."
+            )
+            % {"label": file_type.label, "mime": file_type.mime},
             name=cleaned,
             index=index,
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.utils.translation import gettext_lazy
 
 from crm.errors import DomainError
 from media import error_codes
@@ -16,7 +17,7 @@ class PayloadTooLarge(DomainError):
 class StorageUnavailable(DomainError):
     status_code = 503
     code = error_codes.STORAGE_UNAVAILABLE
-    default_detail = "The file's storage cannot be reached; try again later."
+    default_detail = gettext_lazy("The file's storage cannot be reached; try again later.")
 
 
 class RemoteStorageError(Exception):

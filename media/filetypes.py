@@ -21,6 +21,7 @@ import zipfile
 from dataclasses import dataclass
 
 import magic
+from django.utils.translation import gettext as _
 
 from media.models import MediaKind
 
@@ -215,13 +216,13 @@ def classify(path: str, *, name: str) -> FileType:
     if mime == "application/zip":
         mime = _zip_office_type(path) or mime
     if mime in HTML_TYPES:
-        raise Refused("html_not_allowed", "HTML files are not accepted.")
+        raise Refused("html_not_allowed", _("HTML files are not accepted."))
     if mime in SVG_TYPES:
-        raise Refused("svg_not_allowed", "SVG images are not accepted: they can carry scripts.")
+        raise Refused("svg_not_allowed", _("SVG images are not accepted: they can carry scripts."))
     if mime in EXECUTABLE_TYPES:
-        raise Refused("executable_not_allowed", "Programs and scripts are not accepted.")
+        raise Refused("executable_not_allowed", _("Programs and scripts are not accepted."))
     if mime in MARKUP_TYPES:
-        raise Refused("markup_not_allowed", "XML files are not accepted.")
+        raise Refused("markup_not_allowed", _("XML files are not accepted."))
     if mime.startswith("text/") and mime not in ACCEPTED and mime not in _TEXT_REFUSED:
         mime = "text/plain"
     if mime == "text/plain" and ext in ("csv", "tsv"):
@@ -230,12 +231,14 @@ def classify(path: str, *, name: str) -> FileType:
     if file_type is None:
         raise Refused(
             "unsupported_type",
-            f"Files of type {mime or 'unknown'} are not accepted. Accepted: {ACCEPTED_SUMMARY}.",
+            _("Files of type %(value)s are not accepted. Accepted: %(ACCEPTED_SUMMARY)s.")
+            % {"value": mime or "unknown", "ACCEPTED_SUMMARY": ACCEPTED_SUMMARY},
         )
     if ext and ext not in file_type.extensions:
         raise Refused(
             "type_mismatch",
-            f"The file's content is {file_type.label} ({mime}) but its name ends in .{ext}.",
+            _("The file's content is %(label)s (%(mime)s) but its name ends in .%(ext)s.")
+            % {"label": file_type.label, "mime": mime, "ext": ext},
         )
     return file_type
 

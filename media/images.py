@@ -12,6 +12,8 @@ import io
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.utils.formats import number_format
+from django.utils.translation import gettext as _
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 THUMBNAIL_SIZE = (320, 320)
@@ -51,7 +53,9 @@ def inspect_image(path: str, *, mime: str) -> ImageInfo:
             _check_pixels(width, height)
             if image.format != _PILLOW_FORMATS.get(mime):
                 raise ImageRefused(
-                    "invalid_image", f"The image is not a valid {mime.split('/')[1].upper()}."
+                    "invalid_image",
+                    _("The image is not a valid %(upper)s.")
+                    % {"upper": mime.split("/")[1].upper()},
                 )
             image.verify()
         with Image.open(path) as image:
@@ -63,20 +67,26 @@ def inspect_image(path: str, *, mime: str) -> ImageInfo:
     except Image.DecompressionBombError:
         raise ImageRefused("image_too_large", _too_large_detail()) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise ImageRefused("invalid_image", f"The image could not be read: {exc}.") from None
+        raise ImageRefused(
+            "invalid_image", _("The image could not be read: %(exc)s.") % {"exc": exc}
+        ) from None
     return ImageInfo(width=width, height=height, thumbnail=thumbnail, thumbnail_ext=ext)
 
 
 def _too_large_detail() -> str:
-    return f"Images are limited to {max_pixels():,} pixels (width × height)."
+    return _("Images are limited to %(pixels)s pixels (width × height).") % {
+        "pixels": number_format(max_pixels(), force_grouping=True)
+    }
 
 
 def _check_pixels(width: int, height: int) -> None:
     if width <= 0 or height <= 0:
-        raise ImageRefused("invalid_image", "The image has no pixels.")
+        raise ImageRefused("invalid_image", _("The image has no pixels."))
     if width * height > max_pixels():
         raise ImageRefused(
-            "image_too_large", f"{_too_large_detail()} This one is {width} × {height}."
+            "image_too_large",
+            _("%(too_large_detail)s This one is %(width)s × %(height)s.")
+            % {"too_large_detail": _too_large_detail(), "width": width, "height": height},
         )
 
 

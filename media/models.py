@@ -3,22 +3,23 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from media.storage import local_storage
 
 
 class MediaKind(models.TextChoices):
-    IMAGE = "image", "Image"
-    VIDEO = "video", "Video"
-    AUDIO = "audio", "Audio"
-    DOCUMENT = "document", "Document"
+    IMAGE = "image", _("Image")
+    VIDEO = "video", _("Video")
+    AUDIO = "audio", _("Audio")
+    DOCUMENT = "document", _("Document")
 
 
 class StorageState(models.TextChoices):
-    LOCAL = "local", "Local"
-    UPLOADING = "uploading", "Uploading"
-    REMOTE = "remote", "Remote"
-    FAILED = "failed", "Failed"
+    LOCAL = "local", _("Local")
+    UPLOADING = "uploading", _("Uploading")
+    REMOTE = "remote", _("Remote")
+    FAILED = "failed", _("Failed")
 
 
 class MediaFile(models.Model):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from chats.models import Chat, Message
@@ -52,4 +53,4 @@ def media_for(*, user: User, media_id: int | str) -> MediaFile:
     try:
         return media_readable_by(user).get(pk=int(media_id))
     except (MediaFile.DoesNotExist, ValueError, TypeError):
-        raise NotFound("File not found.", code=error_codes.MEDIA_NOT_FOUND) from None
+        raise NotFound(_("File not found."), code=error_codes.MEDIA_NOT_FOUND) from None

@@ -13,6 +13,7 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import Organization, User
 from chats.models import Chat
@@ -92,11 +93,11 @@ def _enqueue_remote_upload(media: MediaFile) -> None:
 
 
 def _count_uploads(uploader: User, count: int) -> None:
-    for _ in range(count):
+    for _attempt in range(count):
         decision = ratelimit.hit("uploads_user", str(uploader.pk))
         if not decision.allowed:
             raise RateLimited(
-                "You are uploading files too fast.",
+                _("You are uploading files too fast."),
                 code=error_codes.UPLOADS_THROTTLED,
                 retry_after=decision.retry_after,
             )
@@ -118,11 +119,12 @@ def media_upload(*, uploader: User, files: list[File], chat: Chat | None = None)
     """
     if not files:
         raise ValidationFailed(
-            "No file was sent.", code=error_codes.NO_FILE, fields={"file": ["Required."]}
+            _("No file was sent."), code=error_codes.NO_FILE, fields={"file": [_("Required.")]}
         )
     if len(files) > settings.MEDIA_MAX_FILES_PER_UPLOAD:
         raise ValidationFailed(
-            f"At most {settings.MEDIA_MAX_FILES_PER_UPLOAD} files per upload.",
+            _("At most %(MEDIA_MAX_FILES_PER_UPLOAD)s files per upload.")
+            % {"MEDIA_MAX_FILES_PER_UPLOAD": settings.MEDIA_MAX_FILES_PER_UPLOAD},
             code=error_codes.TOO_MANY_FILES,
         )
     _count_uploads(uploader, len(files))
@@ -204,10 +206,10 @@ def avatar_image(*, user: User, content: File) -> tuple[bytes, str]:
         )
     if checked.image is None:
         raise ValidationFailed(
-            "An avatar must be an image (PNG, JPEG, GIF or WebP); "
-            f"this is {checked.file_type.label}.",
+            _("An avatar must be an image (PNG, JPEG, GIF or WebP); this is %(label)s.")
+            % {"label": checked.file_type.label},
             code=error_codes.AVATAR_NOT_IMAGE,
-            fields={"avatar": ["Upload an image."]},
+            fields={"avatar": [_("Upload an image.")]},
         )
     return checked.image.thumbnail, checked.image.thumbnail_ext
 
@@ -232,9 +234,9 @@ def media_attach(*, files: list[MediaFile], chat: Chat) -> None:
     )
     if taken != len(ids):
         raise ValidationFailed(
-            "Attachments must be your own uploaded files that are not attached elsewhere.",
+            _("Attachments must be your own uploaded files that are not attached elsewhere."),
             code=error_codes.INVALID_ATTACHMENTS,
-            fields={"attachment_ids": ["Unknown or unusable file."]},
+            fields={"attachment_ids": [_("Unknown or unusable file.")]},
         )
 
 

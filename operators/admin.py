@@ -11,6 +11,9 @@ from django.db.models import QuerySet
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
+from django.utils.text import format_lazy
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import STAFF_ROLES, User
 from chats.models import Chat, ChatKind, Priority
@@ -46,7 +49,8 @@ def _run_on_chats(
         else:
             ok += 1
     if ok:
-        messages.success(request, f"{done}: {ok} chat(s).")
+        count = ngettext("%(count)s chat", "%(count)s chats", ok) % {"count": ok}
+        messages.success(request, f"{done}: {count}.")
 
 
 def _priority_action(priority: str, label: str):
@@ -57,11 +61,13 @@ def _priority_action(priority: str, label: str):
             lambda chat: services.chat_set_priority(
                 actor=request.user, chat=chat, priority=priority
             ),
-            f"Priority set to {label}",
+            gettext("Priority set to %(label)s") % {"label": label},
         )
 
     set_priority.__name__ = f"set_priority_{priority}"
-    return admin.action(description=f"Set priority: {label}", permissions=["change"])(set_priority)
+    return admin.action(
+        description=format_lazy(_("Set priority: {label}"), label=label), permissions=["change"]
+    )(set_priority)
 
 
 class ChatAdmin(_BaseChatAdmin):
@@ -74,7 +80,7 @@ class ChatAdmin(_BaseChatAdmin):
         *(_priority_action(value, label) for value, label in Priority.choices),
     ]
 
-    @admin.action(description="Assign to me", permissions=["change"])
+    @admin.action(description=_("Assign to me"), permissions=["change"])
     def assign_to_me(self, request, queryset):
         user = request.user
 
@@ -85,7 +91,7 @@ class ChatAdmin(_BaseChatAdmin):
 
         _run_on_chats(request, queryset, assign, "Assigned to you")
 
-    @admin.action(description="Assign to…", permissions=["change"])
+    @admin.action(description=_("Assign to…"), permissions=["change"])
     def assign_to(self, request, queryset):
         """Asks for the operator on an intermediate page, then assigns."""
         operators = selectors.operators_of(organization=request.user.organization_id)
@@ -114,7 +120,7 @@ class ChatAdmin(_BaseChatAdmin):
             },
         )
 
-    @admin.action(description="Close", permissions=["change"])
+    @admin.action(description=_("Close"), permissions=["change"])
     def close_chats(self, request, queryset):
         _run_on_chats(
             request,
@@ -123,7 +129,7 @@ class ChatAdmin(_BaseChatAdmin):
             "Closed",
         )
 
-    @admin.action(description="Reopen", permissions=["change"])
+    @admin.action(description=_("Reopen"), permissions=["change"])
     def reopen_chats(self, request, queryset):
         _run_on_chats(
             request,
@@ -176,11 +182,11 @@ class OperatorProfileAdmin(TenantAdmin):
             )
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
-    @admin.display(description="Role")
+    @admin.display(description=_("Role"))
     def role(self, profile: OperatorProfile) -> str:
         return profile.user.get_role_display()
 
-    @admin.display(description="Open chats", ordering="open_chats")
+    @admin.display(description=_("Open chats"), ordering="open_chats")
     def open_chats(self, profile: OperatorProfile) -> int:
         return profile.open_chats
 
@@ -205,7 +211,7 @@ class CannedResponseAdmin(TenantAdmin):
     search_fields = ["shortcut", "text"]
     fields = ["shortcut", "text"]
 
-    @admin.display(description="Text")
+    @admin.display(description=_("Text"))
     def short_text(self, response: CannedResponse) -> str:
         return response.text if len(response.text) <= 80 else response.text[:79] + "…"
 
@@ -247,7 +253,7 @@ class AuditEventAdmin(TenantAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
-    @admin.display(description="Target")
+    @admin.display(description=_("Target"))
     def target_link(self, event: AuditEvent) -> str:
         if event.target_type is None:
             return event.target_repr or "-"

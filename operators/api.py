@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -259,7 +260,7 @@ class SuggestionsApi(APIView):
         chat = chat_for(request.user, chat_id)
         if not chat.is_support:
             raise ValidationFailed(
-                "Suggestions are for support chats.", code=error_codes.NOT_SUPPORT
+                _("Suggestions are for support chats."), code=error_codes.NOT_SUPPORT
             )
         return Response(suggestions.suggestions_for(chat=chat, limit=data.validated_data["limit"]))
 

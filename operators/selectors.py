@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db.models import Case, Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.db.models.functions import Coalesce
+from django.utils.translation import gettext as _
 
 from accounts.models import STAFF_ROLES, Organization, User
 from chats.models import PRIORITY_RANK, Chat, ChatKind, ChatStatus
@@ -80,7 +81,7 @@ def operator_of(*, organization: Organization | int, user_id: int | str) -> User
     try:
         return operators_of(organization=organization).get(pk=int(user_id))
     except (User.DoesNotExist, ValueError, TypeError):
-        raise NotFound("Operator not found.", code=error_codes.OPERATOR_NOT_FOUND) from None
+        raise NotFound(_("Operator not found."), code=error_codes.OPERATOR_NOT_FOUND) from None
 
 
 def with_availability(operators: QuerySet[User], availability: str) -> QuerySet[User]:
@@ -113,7 +114,7 @@ def canned_response_of(*, organization: Organization | int, response_id: int) ->
         return scoped(CannedResponse.objects.all(), organization).get(pk=response_id)
     except CannedResponse.DoesNotExist:
         raise NotFound(
-            "Canned response not found.", code=error_codes.CANNED_RESPONSE_NOT_FOUND
+            _("Canned response not found."), code=error_codes.CANNED_RESPONSE_NOT_FOUND
         ) from None
 
 

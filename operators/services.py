@@ -19,6 +19,10 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import IntegrityError, transaction
 from django.db.models import Model
 from django.utils import timezone
+from django.utils.functional import Promise
+from django.utils.text import format_lazy
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from accounts.models import STAFF_ROLES, Organization, User
 from chats import events as chat_events
@@ -167,7 +171,9 @@ def _drain(
                 slot.profile.user,
                 actor=None,
                 verb="chat.auto_assigned",
-                text=f"Assigned to {slot.profile.user} automatically.",
+                text=format_lazy(
+                    gettext_lazy("Assigned to {user} automatically."), user=slot.profile.user
+                ),
                 profiles=profiles,
             )
             assigned.append(chat)
@@ -187,7 +193,7 @@ def _assignee_set(
     *,
     actor: User | None,
     verb: str,
-    text: str,
+    text: str | Promise,
     data: dict | None = None,
     profiles: dict[int, OperatorProfile] | None = None,
 ) -> None:
@@ -212,7 +218,7 @@ def _assignee_set(
     _announce(chat, text=text, actor=actor)
 
 
-def _announce(chat: Chat, *, text: str, actor: User | None) -> None:
+def _announce(chat: Chat, *, text: str | Promise, actor: User | None) -> None:
     """A staff-only system line in the chat and ``chat:updated`` with the new state."""
     message = message_post_system(chat=chat, text=text, staff_only=True, actor=actor)
     chat.last_message, chat.last_message_at = message, message.created_at
@@ -223,14 +229,14 @@ def _locked_support_chat(actor: User, chat_id: int) -> Chat:
     """The chat, locked, if the actor is staff who may see it (404 otherwise, also for another
     organization's chat)."""
     if not actor.is_staff:
-        raise Forbidden("Only staff handle support chats.")
+        raise Forbidden(_("Only staff handle support chats."))
     try:
         # FOR NO KEY UPDATE like chats' own writers: see chats.services.common._locked.
         chat = chats_visible_to(actor).select_for_update(no_key=True).get(pk=int(chat_id))
     except (Chat.DoesNotExist, ValueError, TypeError):
-        raise NotFound("Chat not found.", code=error_codes.CHAT_NOT_FOUND) from None
+        raise NotFound(_("Chat not found."), code=error_codes.CHAT_NOT_FOUND) from None
     if not chat.is_support:
-        raise ValidationFailed("Only support chats are assigned.", code=error_codes.NOT_SUPPORT)
+        raise ValidationFailed(_("Only support chats are assigned."), code=error_codes.NOT_SUPPORT)
     return chat
 
 
@@ -241,7 +247,7 @@ def _staff_member(*, organization_id: int | None, user_id: int) -> User:
         users = users.filter(organization_id=organization_id)
     user = users.first()
     if user is None:
-        raise NotFound("Operator not found.", code=error_codes.OPERATOR_NOT_FOUND)
+        raise NotFound(_("Operator not found."), code=error_codes.OPERATOR_NOT_FOUND)
     return user
 
 
@@ -255,21 +261,23 @@ def chat_assign(*, actor: User, chat: Chat, operator_id: int) -> Chat:
     chat = _locked_support_chat(actor, chat.pk)
     if not actor.is_manager:
         raise Forbidden(
-            "Only a senior operator or an admin assigns chats.", code=error_codes.NOT_MANAGER
+            _("Only a senior operator or an admin assigns chats."), code=error_codes.NOT_MANAGER
         )
     operator = _staff_member(organization_id=chat.organization_id, user_id=operator_id)
     if chat.status == ChatStatus.CLOSED:
         raise Conflict(
-            "A closed chat cannot be assigned; reopen it first.", code=error_codes.CHAT_CLOSED
+            _("A closed chat cannot be assigned; reopen it first."), code=error_codes.CHAT_CLOSED
         )
     if chat.assignee_id == operator.pk:
         return chat
     profiles = _lock_queue(chat.organization_id)
     previous_id = chat.assignee_id
     text = (
-        f"{actor} took the chat."
+        format_lazy(gettext_lazy("{actor} took the chat."), actor=actor)
         if operator.pk == actor.pk
-        else f"{actor} assigned the chat to {operator}."
+        else format_lazy(
+            gettext_lazy("{actor} assigned the chat to {operator}."), actor=actor, operator=operator
+        )
     )
     _assignee_set(chat, operator, actor=actor, verb="chat.assigned", text=text, profiles=profiles)
     if previous_id is not None:
@@ -284,7 +292,7 @@ def chat_unassign(*, actor: User, chat: Chat) -> Chat:
     chat = _locked_support_chat(actor, chat.pk)
     if not (actor.is_manager or chat.assignee_id == actor.pk):
         raise Forbidden(
-            "Only a senior operator, an admin or the assignee unassigns a chat.",
+            _("Only a senior operator, an admin or the assignee unassigns a chat."),
             code=error_codes.NOT_MANAGER,
         )
     if chat.assignee_id is None:
@@ -293,7 +301,13 @@ def chat_unassign(*, actor: User, chat: Chat) -> Chat:
     previous_id = chat.assignee_id
     previous = chat.assignee
     _assignee_set(
-        chat, None, actor=actor, verb="chat.unassigned", text=f"{actor} unassigned {previous}."
+        chat,
+        None,
+        actor=actor,
+        verb="chat.unassigned",
+        text=format_lazy(
+            gettext_lazy("{actor} unassigned {previous}."), actor=actor, previous=previous
+        ),
     )
     _drain(chat.organization_id, profiles, not_back_to={chat.pk: previous_id})
     chat.refresh_from_db(fields=["assignee", "assigned_at", "last_message", "last_message_at"])
@@ -309,18 +323,18 @@ def chat_take(*, actor: User, chat: Chat) -> Chat:
         return chat
     if chat.assignee_id is not None:
         raise Conflict(
-            f"The chat is already assigned to {chat.assignee}.",
+            _("The chat is already assigned to %(assignee)s.") % {"assignee": chat.assignee},
             code=error_codes.CHAT_ALREADY_ASSIGNED,
         )
     if chat.status != ChatStatus.OPEN:
-        raise Conflict("Only an open chat can be taken.", code=error_codes.CHAT_NOT_OPEN)
+        raise Conflict(_("Only an open chat can be taken."), code=error_codes.CHAT_NOT_OPEN)
     profiles = _lock_queue(chat.organization_id)
     _assignee_set(
         chat,
         actor,
         actor=actor,
         verb="chat.taken",
-        text=f"{actor} took the chat.",
+        text=format_lazy(gettext_lazy("{actor} took the chat."), actor=actor),
         profiles=profiles,
     )
     return chat
@@ -332,10 +346,14 @@ def chat_take(*, actor: User, chat: Chat) -> Chat:
 def _status_change_words(actor: User, chat: Chat, old_status: str) -> tuple[str, str]:
     """The audit verb and the system line for a status change."""
     if chat.status == ChatStatus.CLOSED:
-        return "chat.closed", f"{actor} closed the chat."
+        return "chat.closed", format_lazy(gettext_lazy("{actor} closed the chat."), actor=actor)
     if old_status == ChatStatus.CLOSED:
-        return "chat.reopened", f"{actor} reopened the chat."
-    return "chat.status_changed", f"{actor} set the status to {chat.get_status_display()}."
+        return "chat.reopened", format_lazy(gettext_lazy("{actor} reopened the chat."), actor=actor)
+    return "chat.status_changed", format_lazy(
+        gettext_lazy("{actor} set the status to {status}."),
+        actor=actor,
+        status=ChatStatus(chat.status).label,
+    )
 
 
 @transaction.atomic
@@ -346,9 +364,14 @@ def chat_update_support_fields(
     line and ``chat:updated``. Closing (or parking as pending) frees the assignee's room for
     the backlog; reopening puts the chat through auto-assignment."""
     if status is not None and status not in ChatStatus.values:
-        raise ValidationFailed(f"Unknown status {status!r}.", code=error_codes.INVALID_STATUS)
+        raise ValidationFailed(
+            _("Unknown status %(status)r.") % {"status": status}, code=error_codes.INVALID_STATUS
+        )
     if priority is not None and priority not in Priority.values:
-        raise ValidationFailed(f"Unknown priority {priority!r}.", code=error_codes.INVALID_PRIORITY)
+        raise ValidationFailed(
+            _("Unknown priority %(priority)r.") % {"priority": priority},
+            code=error_codes.INVALID_PRIORITY,
+        )
     chat = _locked_support_chat(actor, chat.pk)
     old_status, old_priority = chat.status, chat.priority
     changed: list[str] = []
@@ -376,11 +399,17 @@ def chat_update_support_fields(
             target=chat,
             data={"from": old_priority, "to": priority},
         )
-        lines.append(f"{actor} set the priority to {chat.get_priority_display()}.")
+        lines.append(
+            format_lazy(
+                gettext_lazy("{actor} set the priority to {priority}."),
+                actor=actor,
+                priority=Priority(chat.priority).label,
+            )
+        )
     if not changed:
         return chat
     chat.save(update_fields=changed)
-    _announce(chat, text=" ".join(lines), actor=actor)
+    _announce(chat, text=format_lazy(" ".join(["{}"] * len(lines)), *lines), actor=actor)
     if "status" in changed:
         if chat.status == ChatStatus.OPEN:
             chat_auto_assign(chat=chat)
@@ -438,7 +467,10 @@ def chat_auto_assign(*, chat: Chat) -> Chat:
             None,
             actor=None,
             verb="chat.unassigned",
-            text=f"{previous} is not available; the chat is back in the queue.",
+            text=format_lazy(
+                gettext_lazy("{previous} is not available; the chat is back in the queue."),
+                previous=previous,
+            ),
             data={"reason": "assignee_unavailable"},
         )
     _drain(locked.organization_id, profiles)
@@ -498,7 +530,7 @@ def operator_availability_set(*, user: User, availability: str) -> OperatorProfi
     """The operator says whether they are online, away or offline. Going online hands them
     waiting chats at once; ``operator:status`` tells the staff."""
     if not user.is_staff:
-        raise Forbidden("Only staff have an availability.")
+        raise Forbidden(_("Only staff have an availability."))
     _availability_validate(availability)
     profiles = _lock_queue(user.organization_id)
     profile = _profile_locked(profiles, user)
@@ -513,9 +545,13 @@ def operator_availability_set(*, user: User, availability: str) -> OperatorProfi
 def _availability_validate(availability: str) -> None:
     if availability not in Availability.values:
         raise ValidationFailed(
-            f"Unknown availability {availability!r}.",
+            _("Unknown availability %(availability)r.") % {"availability": availability},
             code=error_codes.INVALID_AVAILABILITY,
-            fields={"availability": [f"Use one of: {', '.join(Availability.values)}."]},
+            fields={
+                "availability": [
+                    _("Use one of: %(join)s.") % {"join": ", ".join(Availability.values)}
+                ]
+            },
         )
 
 
@@ -531,16 +567,16 @@ def operator_profile_update(
     room is filled from the backlog at once."""
     if not actor.is_manager:
         raise Forbidden(
-            "Only a senior operator or an admin changes operators.", code=error_codes.NOT_MANAGER
+            _("Only a senior operator or an admin changes operators."), code=error_codes.NOT_MANAGER
         )
     user = _staff_member(
         organization_id=None if actor.is_superuser else actor.organization_id, user_id=user_id
     )
     if capacity is not None and not (0 <= capacity <= MAX_CAPACITY):
         raise ValidationFailed(
-            f"Capacity is 0 to {MAX_CAPACITY}.",
+            _("Capacity is 0 to %(MAX_CAPACITY)s.") % {"MAX_CAPACITY": MAX_CAPACITY},
             code=error_codes.INVALID_CAPACITY,
-            fields={"capacity": [f"Use 0 to {MAX_CAPACITY}."]},
+            fields={"capacity": [_("Use 0 to %(MAX_CAPACITY)s.") % {"MAX_CAPACITY": MAX_CAPACITY}]},
         )
     if availability is not None:
         _availability_validate(availability)
@@ -637,7 +673,7 @@ def lapsed_operator_ids() -> list[int]:
 def _require_admin(actor: User) -> None:
     if not actor.is_org_admin:
         raise Forbidden(
-            "Only an organization admin manages canned responses.", code=error_codes.NOT_ADMIN
+            _("Only an organization admin manages canned responses."), code=error_codes.NOT_ADMIN
         )
 
 
@@ -645,7 +681,7 @@ def _canned_validate(*, shortcut: str, text: str) -> tuple[str, str]:
     shortcut, text = shortcut.strip(), text.strip()
     if not shortcut or not text:
         raise ValidationFailed(
-            "A canned response needs a shortcut and a text.",
+            _("A canned response needs a shortcut and a text."),
             code=error_codes.INVALID_CANNED_RESPONSE,
             fields={
                 name: ["This field may not be blank."]
@@ -662,9 +698,9 @@ def _canned_save(response: CannedResponse, **update_fields) -> CannedResponse:
             response.save(**update_fields)
     except IntegrityError:
         raise ValidationFailed(
-            f"The shortcut {response.shortcut!r} is taken.",
+            _("The shortcut %(shortcut)r is taken.") % {"shortcut": response.shortcut},
             code=error_codes.SHORTCUT_TAKEN,
-            fields={"shortcut": ["A canned response with this shortcut exists."]},
+            fields={"shortcut": [_("A canned response with this shortcut exists.")]},
         ) from None
     return response
 
@@ -693,7 +729,7 @@ def canned_response_update(
 ) -> CannedResponse:
     _require_admin(actor)
     if response.organization_id != actor.organization_id:
-        raise NotFound("Canned response not found.", code=error_codes.CANNED_RESPONSE_NOT_FOUND)
+        raise NotFound(_("Canned response not found."), code=error_codes.CANNED_RESPONSE_NOT_FOUND)
     shortcut, text = _canned_validate(
         shortcut=response.shortcut if shortcut is None else shortcut,
         text=response.text if text is None else text,
@@ -713,7 +749,7 @@ def canned_response_update(
 def canned_response_delete(*, actor: User, response: CannedResponse) -> None:
     _require_admin(actor)
     if response.organization_id != actor.organization_id:
-        raise NotFound("Canned response not found.", code=error_codes.CANNED_RESPONSE_NOT_FOUND)
+        raise NotFound(_("Canned response not found."), code=error_codes.CANNED_RESPONSE_NOT_FOUND)
     audit_record(
         actor=actor,
         organization=actor.organization_id,

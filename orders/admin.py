@@ -9,6 +9,8 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponseRedirect
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
 
 from crm.errors import DomainError
 from crm.tenancy import TenantAdmin, TenantInline
@@ -58,7 +60,7 @@ class OrderItemInline(TenantInline, admin.TabularInline):
     def get_extra(self, request, obj=None, **kwargs) -> int:
         return 1 if obj is None else 0
 
-    @admin.display(description="Total")
+    @admin.display(description=_("Total"))
     def line_total(self, item: OrderItem) -> str:
         if item.pk is None:
             return "—"
@@ -79,8 +81,8 @@ class OrderItemInline(TenantInline, admin.TabularInline):
 
 class OrderEventInline(TenantInline, admin.TabularInline):
     model = OrderEvent
-    verbose_name = "status change"
-    verbose_name_plural = "status history"
+    verbose_name = _("status change")
+    verbose_name_plural = _("status history")
     fields = ["created_at", "from_status", "to_status", "actor", "comment"]
     readonly_fields = fields
     extra = 0
@@ -102,7 +104,10 @@ def _status_action(status: str) -> Callable:
 
     action.__name__ = f"mark_{status}"
     return admin.action(
-        description=f"Mark selected orders {status_label(status)}", permissions=["change"]
+        description=format_lazy(
+            _("Mark selected orders {status}"), status=OrderStatus(status).label
+        ),
+        permissions=["change"],
     )(action)
 
 
@@ -113,7 +118,7 @@ class OrderAdmin(TenantAdmin):
     list_select_related = ["customer"]
     list_filter = ["status", "currency", "created_at"]
     search_fields = ["title", "customer__email", "customer__name"]
-    search_help_text = "Order number (#1042), customer name or email, or title."
+    search_help_text = _("Order number (#1042), customer name or email, or title.")
     date_hierarchy = "created_at"
     autocomplete_fields = ["customer"]
     inlines = [OrderItemInline, OrderEventInline]
@@ -139,11 +144,11 @@ class OrderAdmin(TenantAdmin):
         "updated_at",
     ]
 
-    @admin.display(description="Number", ordering="number")
+    @admin.display(description=_("Number"), ordering="number")
     def display_number(self, order: Order) -> str:
         return order.display_number
 
-    @admin.display(description="Total", ordering="total")
+    @admin.display(description=_("Total"), ordering="total")
     def total_display(self, order: Order) -> str:
         return f"{format_amount(order.total, order.currency)} {order.currency}"
 
@@ -226,7 +231,10 @@ class OrderAdmin(TenantAdmin):
                 changed.append(order.display_number)
         if changed:
             self.message_user(
-                request, f"Now {status_label(status)}: {', '.join(changed)}.", messages.SUCCESS
+                request,
+                _("Now %(status_label)s: %(join)s.")
+                % {"status_label": status_label(status), "join": ", ".join(changed)},
+                messages.SUCCESS,
             )
         if refused:
             self.message_user(request, "Not changed — " + " ".join(refused), messages.WARNING)

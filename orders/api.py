@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
@@ -120,7 +121,7 @@ class OrderListApi(APIView):
         if not query.is_valid():
             errors = {field: [str(m) for m in messages] for field, messages in query.errors.items()}
             raise ValidationFailed(
-                "Invalid filter.", code=error_codes.INVALID_FILTER, fields=errors
+                _("Invalid filter."), code=error_codes.INVALID_FILTER, fields=errors
             )
         orders = selectors.order_list(viewer=request.user, filters=request.query_params)
         paginator = PageNumberPagination()

@@ -1,20 +1,23 @@
 """Cabinet order forms: parsing only; orders.services validates and decides."""
 
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from orders.money import DEFAULT_CURRENCY
 
 
 class OrderForm(forms.Form):
-    title = forms.CharField(max_length=200)
-    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
-    currency = forms.CharField(max_length=3, initial=DEFAULT_CURRENCY)
+    title = forms.CharField(max_length=200, label=_("Title"))
+    description = forms.CharField(
+        required=False, label=_("Description"), widget=forms.Textarea(attrs={"rows": 3})
+    )
+    currency = forms.CharField(max_length=3, initial=DEFAULT_CURRENCY, label=_("Currency"))
 
 
 class ItemForm(forms.Form):
-    name = forms.CharField(max_length=200, required=False)
-    quantity = forms.CharField(required=False, initial="1")
-    unit_price = forms.CharField(required=False, label="Unit price")
+    name = forms.CharField(max_length=200, required=False, label=_("Item"))
+    quantity = forms.CharField(required=False, initial="1", label=_("Quantity"))
+    unit_price = forms.CharField(required=False, label=_("Unit price"))
 
     def item(self) -> dict | None:
         data = self.cleaned_data

@@ -6,18 +6,19 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Role
 from orders import money
 
 
 class OrderStatus(models.TextChoices):
-    NEW = "new", "New"
-    CONFIRMED = "confirmed", "Confirmed"
-    IN_PROGRESS = "in_progress", "In progress"
-    SHIPPED = "shipped", "Shipped"
-    DONE = "done", "Done"
-    CANCELLED = "cancelled", "Cancelled"
+    NEW = "new", _("New")
+    CONFIRMED = "confirmed", _("Confirmed")
+    IN_PROGRESS = "in_progress", _("In progress")
+    SHIPPED = "shipped", _("Shipped")
+    DONE = "done", _("Done")
+    CANCELLED = "cancelled", _("Cancelled")
 
 
 # The workflow: forward one step at a time, or cancelled from any state that is not final.

@@ -11,6 +11,7 @@ import re
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
 
 from orders import error_codes
 
@@ -65,12 +66,13 @@ def validate_currency(value: str) -> None:
     """An active ISO 4217 code in capitals, e.g. ``EUR`` (a model field validator)."""
     if not isinstance(value, str) or not _CODE.match(value):
         raise ValidationError(
-            "Enter a 3-letter ISO 4217 currency code in capitals, e.g. EUR.",
+            _("Enter a 3-letter ISO 4217 currency code in capitals, e.g. EUR."),
             code=error_codes.INVALID_CURRENCY,
         )
     if value not in ISO_4217_CURRENCIES:
         raise ValidationError(
-            f"{value} is not a circulating ISO 4217 currency.", code=error_codes.INVALID_CURRENCY
+            _("%(value)s is not a circulating ISO 4217 currency.") % {"value": value},
+            code=error_codes.INVALID_CURRENCY,
         )
 
 

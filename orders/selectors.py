@@ -6,6 +6,7 @@ from collections.abc import Mapping
 
 import django_filters
 from django.db.models import Prefetch, QuerySet
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from crm.errors import NotFound, ValidationFailed
@@ -38,7 +39,7 @@ def order_for(user: User, order_id: int | str, *, queryset: QuerySet[Order] | No
     try:
         return orders.get(pk=int(order_id))
     except (Order.DoesNotExist, ValueError, TypeError):
-        raise NotFound("Order not found.", code=error_codes.ORDER_NOT_FOUND) from None
+        raise NotFound(_("Order not found."), code=error_codes.ORDER_NOT_FOUND) from None
 
 
 def order_detail(user: User, order_id: int | str) -> Order:
@@ -67,5 +68,5 @@ def order_list(*, viewer: User, filters: Mapping[str, object] | None = None) -> 
     filterset = OrderFilter(filters or {}, queryset=orders)
     if not filterset.is_valid():
         errors = {field: list(messages) for field, messages in filterset.errors.items()}
-        raise ValidationFailed("Invalid filter.", code=error_codes.INVALID_FILTER, fields=errors)
+        raise ValidationFailed(_("Invalid filter."), code=error_codes.INVALID_FILTER, fields=errors)
     return filterset.qs

@@ -15,6 +15,11 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.formats import number_format
+from django.utils.functional import lazy
+from django.utils.text import format_lazy
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from accounts.models import Role, User
 from chats.models import Chat, ChatKind
@@ -54,6 +59,19 @@ class ItemLine:
 # --- Validation -----------------------------------------------------------------------------
 
 
+def _money_text(amount: Decimal, currency: str) -> str:
+    return number_format(
+        money.round_money(amount, currency),
+        decimal_pos=money.minor_units(currency),
+        force_grouping=True,
+    )
+
+
+# System lines are written when posted, in the organization's language (chats.services).
+_money_lazy = lazy(_money_text, str)
+_status_label_lazy = lazy(status_label, str)
+
+
 def order_items_clean(items: Iterable[Mapping[str, Any]], *, currency: str) -> list[ItemLine]:
     """Check order lines (name, quantity, unit_price) and compute their totals in ``currency``.
 
@@ -63,9 +81,9 @@ def order_items_clean(items: Iterable[Mapping[str, Any]], *, currency: str) -> l
     items = list(items)
     if len(items) > MAX_ITEMS:
         raise ValidationFailed(
-            f"An order has at most {MAX_ITEMS} items.",
+            _("An order has at most %(MAX_ITEMS)s items.") % {"MAX_ITEMS": MAX_ITEMS},
             code=error_codes.TOO_MANY_ITEMS,
-            fields={"items": [f"At most {MAX_ITEMS} items."]},
+            fields={"items": [_("At most %(MAX_ITEMS)s items.") % {"MAX_ITEMS": MAX_ITEMS}]},
         )
     places = money.minor_units(currency)
     lines: list[ItemLine] = []
@@ -103,15 +121,15 @@ def order_items_clean(items: Iterable[Mapping[str, Any]], *, currency: str) -> l
         errors.append(problems)
     if any(errors):
         raise ValidationFailed(
-            "Some order items are invalid.",
+            _("Some order items are invalid."),
             code=error_codes.INVALID_ITEMS,
             fields={"items": errors},
         )
     if _total_of(lines) > money.MAX_TOTAL:
         raise ValidationFailed(
-            f"The order total exceeds {money.MAX_TOTAL}.",
+            _("The order total exceeds %(MAX_TOTAL)s.") % {"MAX_TOTAL": money.MAX_TOTAL},
             code=error_codes.TOTAL_TOO_LARGE,
-            fields={"items": ["The order total is too large."]},
+            fields={"items": [_("The order total is too large.")]},
         )
     return lines
 
@@ -142,15 +160,21 @@ def _clean_title(title: str) -> str:
     title = (title or "").strip()
     if not title:
         raise ValidationFailed(
-            "An order needs a title.",
+            _("An order needs a title."),
             code=error_codes.INVALID_TITLE,
-            fields={"title": ["Required."]},
+            fields={"title": [_("Required.")]},
         )
     if len(title) > Order.TITLE_MAX_LENGTH:
         raise ValidationFailed(
-            f"The title is limited to {Order.TITLE_MAX_LENGTH} characters.",
+            _("The title is limited to %(TITLE_MAX_LENGTH)s characters.")
+            % {"TITLE_MAX_LENGTH": Order.TITLE_MAX_LENGTH},
             code=error_codes.INVALID_TITLE,
-            fields={"title": [f"At most {Order.TITLE_MAX_LENGTH} characters."]},
+            fields={
+                "title": [
+                    _("At most %(TITLE_MAX_LENGTH)s characters.")
+                    % {"TITLE_MAX_LENGTH": Order.TITLE_MAX_LENGTH}
+                ]
+            },
         )
     return title
 
@@ -159,9 +183,15 @@ def _clean_description(description: str) -> str:
     description = (description or "").strip()
     if len(description) > Order.DESCRIPTION_MAX_LENGTH:
         raise ValidationFailed(
-            f"The description is limited to {Order.DESCRIPTION_MAX_LENGTH} characters.",
+            _("The description is limited to %(DESCRIPTION_MAX_LENGTH)s characters.")
+            % {"DESCRIPTION_MAX_LENGTH": Order.DESCRIPTION_MAX_LENGTH},
             code=error_codes.INVALID_DESCRIPTION,
-            fields={"description": [f"At most {Order.DESCRIPTION_MAX_LENGTH} characters."]},
+            fields={
+                "description": [
+                    _("At most %(DESCRIPTION_MAX_LENGTH)s characters.")
+                    % {"DESCRIPTION_MAX_LENGTH": Order.DESCRIPTION_MAX_LENGTH}
+                ]
+            },
         )
     return description
 
@@ -173,16 +203,16 @@ def _customer_for(actor: User, customer_id: int | None) -> User:
     if actor.is_customer:
         if customer_id not in (None, actor.pk):
             raise Forbidden(
-                "Customers order for themselves only.", code=error_codes.CUSTOMER_MISMATCH
+                _("Customers order for themselves only."), code=error_codes.CUSTOMER_MISMATCH
             )
         return actor
     if not actor.is_staff:
-        raise Forbidden("Only customers and staff create orders.")
+        raise Forbidden(_("Only customers and staff create orders."))
     if customer_id is None:
         raise ValidationFailed(
-            "Staff create an order for a customer: give customer_id.",
+            _("Staff create an order for a customer: give customer_id."),
             code=error_codes.CUSTOMER_REQUIRED,
-            fields={"customer_id": ["This field is required."]},
+            fields={"customer_id": [_("This field is required.")]},
         )
     customers = User.objects.filter(role=Role.CUSTOMER)
     if not actor.is_superuser:
@@ -190,9 +220,9 @@ def _customer_for(actor: User, customer_id: int | None) -> User:
     customer = customers.filter(pk=customer_id).first()
     if customer is None:  # the same answer for a missing and another organization's customer
         raise ValidationFailed(
-            "No such customer in your organization.",
+            _("No such customer in your organization."),
             code=error_codes.CUSTOMER_NOT_FOUND,
-            fields={"customer_id": ["No such customer."]},
+            fields={"customer_id": [_("No such customer.")]},
         )
     return customer
 
@@ -200,7 +230,7 @@ def _customer_for(actor: User, customer_id: int | None) -> User:
 def _chat_for(customer: User, chat_id: int | None) -> Chat:
     """The chat an order belongs to: the given support chat of the customer, or their web one."""
     if chat_id is None:
-        chat, _ = support_chat_get_or_create(customer=customer)
+        chat, _created = support_chat_get_or_create(customer=customer)
         return chat
     chat = Chat.objects.filter(
         pk=chat_id,
@@ -210,9 +240,9 @@ def _chat_for(customer: User, chat_id: int | None) -> Chat:
     ).first()
     if chat is None:
         raise ValidationFailed(
-            "The chat must be a support chat of the order's customer.",
+            _("The chat must be a support chat of the order's customer."),
             code=error_codes.CHAT_NOT_FOUND,
-            fields={"chat_id": ["No such support chat of this customer."]},
+            fields={"chat_id": [_("No such support chat of this customer.")]},
         )
     return chat
 
@@ -302,9 +332,15 @@ def order_create(
     OrderEvent.objects.create(
         order=order, from_status="", to_status=OrderStatus.NEW, actor=actor, created_at=now
     )
-    total = money.format_amount(order.total, currency)
     message_post_system(
-        chat=chat, text=f"Order {order.display_number} created: {title} ({total} {currency})"
+        chat=chat,
+        text=format_lazy(
+            gettext_lazy("Order {number} created: {title} ({total} {currency})"),
+            number=order.display_number,
+            title=title,
+            total=_money_lazy(order.total, currency),
+            currency=currency,
+        ),
     )
     events.order_updated(order)
     return order
@@ -324,11 +360,11 @@ def order_update(
     lines. Emits ``order:updated`` when something changed."""
     order = _locked(actor, order)
     if not (actor.is_manager or (actor.is_customer and order.customer_id == actor.pk)):
-        raise Forbidden("Only the customer, a senior operator or an admin edits an order.")
+        raise Forbidden(_("Only the customer, a senior operator or an admin edits an order."))
     if order.status != OrderStatus.NEW:
         raise Conflict(
-            f"Order {order.display_number} is {status_label(order.status)}: only new orders "
-            "can be edited.",
+            _("Order %(display_number)s is %(status_label)s: only new orders can be edited.")
+            % {"display_number": order.display_number, "status_label": status_label(order.status)},
             code=error_codes.ORDER_NOT_EDITABLE,
             current_status=order.status,
         )
@@ -378,29 +414,41 @@ def order_status_change(*, actor: User, order: Order, status: str, comment: str 
     """
     if status not in OrderStatus.values:
         raise ValidationFailed(
-            f"Unknown status {status!r}.",
+            _("Unknown status %(status)r.") % {"status": status},
             code=error_codes.INVALID_STATUS,
-            fields={"status": ["Unknown."]},
+            fields={"status": [_("Unknown.")]},
         )
     comment = (comment or "").strip()
     if len(comment) > MAX_COMMENT_LENGTH:
         raise ValidationFailed(
-            f"The comment is limited to {MAX_COMMENT_LENGTH} characters.",
+            _("The comment is limited to %(MAX_COMMENT_LENGTH)s characters.")
+            % {"MAX_COMMENT_LENGTH": MAX_COMMENT_LENGTH},
             code=error_codes.INVALID_COMMENT,
-            fields={"comment": [f"At most {MAX_COMMENT_LENGTH} characters."]},
+            fields={
+                "comment": [
+                    _("At most %(MAX_COMMENT_LENGTH)s characters.")
+                    % {"MAX_COMMENT_LENGTH": MAX_COMMENT_LENGTH}
+                ]
+            },
         )
     order = _locked(actor, order)
     if not actor.is_manager and not (actor.is_customer and status == OrderStatus.CANCELLED):
         raise Forbidden(
-            "Only senior operators and admins change an order's status; "
-            "a customer may cancel a new order.",
+            _(
+                "Only senior operators and admins change an order's status; "
+                "a customer may cancel a new order."
+            ),
             code=error_codes.STATUS_CHANGE_FORBIDDEN,
         )
     allowed = status_choices_for(actor, order)
     if status not in allowed:
         raise InvalidTransition(
-            f"Order {order.display_number} is {status_label(order.status)}: it cannot become "
-            f"{status_label(status)}.",
+            _("Order %(number)s is %(status)s: it cannot become %(target)s.")
+            % {
+                "number": order.display_number,
+                "status": status_label(order.status),
+                "target": status_label(status),
+            },
             current_status=order.status,
             allowed=list(allowed),
         )
@@ -417,8 +465,15 @@ def order_status_change(*, actor: User, order: Order, status: str, comment: str 
         comment=comment,
         created_at=now,
     )
-    text = f"Order {order.display_number}: {status_label(previous)} → {status_label(status)}"
-    message_post_system(chat=order.chat, text=f"{text} — {comment}" if comment else text)
+    text = format_lazy(
+        gettext_lazy("Order {number}: {previous} → {status}"),
+        number=order.display_number,
+        previous=_status_label_lazy(previous),
+        status=_status_label_lazy(status),
+    )
+    if comment:
+        text = format_lazy("{} — {}", text, comment)
+    message_post_system(chat=order.chat, text=text)
     events.order_updated(order)
     return order
 
@@ -428,5 +483,5 @@ def order_delete(*, actor: User, order: Order) -> None:
     """An admin deletes an order with its items and history (its chat lines stay)."""
     order = _locked(actor, order)
     if not actor.is_org_admin:
-        raise Forbidden("Only an organization admin deletes orders.")
+        raise Forbidden(_("Only an organization admin deletes orders."))
     order.delete()

@@ -9,6 +9,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from crm.errors import DomainError
@@ -60,7 +61,9 @@ def order_create_view(request: HttpRequest) -> HttpResponse:
                     for error in errors if isinstance(errors, list) else [errors]:
                         form.add_error(None, f"{name}: {error}")
             else:
-                messages.success(request, f"Order {order.display_number} placed.")
+                messages.success(
+                    request, _("Order %(number)s placed.") % {"number": order.display_number}
+                )
                 return redirect("cabinet-order-detail", order_id=order.pk)
         status = 400
     return render(
@@ -100,5 +103,7 @@ def order_cancel_view(request: HttpRequest, order_id: int) -> HttpResponse:
             return render(request, "404.html", status=404)
         messages.error(request, exc.detail)
     else:
-        messages.success(request, f"Order {order.display_number} cancelled.")
+        messages.success(
+            request, _("Order %(number)s cancelled.") % {"number": order.display_number}
+        )
     return redirect("cabinet-order-detail", order_id=order_id)

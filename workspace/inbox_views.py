@@ -7,6 +7,7 @@ from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET
 
 from accounts.models import User
@@ -17,11 +18,11 @@ from workspace import selectors
 from workspace.selectors import ACTIVE_STATUSES, INBOX_TABS, InboxQuery
 
 MAX_ID = 2**63 - 1
-TAB_LABELS = {"mine": "Mine", "unassigned": "Unassigned", "all": "All"}
+TAB_LABELS = {"mine": _("Mine"), "unassigned": _("Unassigned"), "all": _("All")}
 STATUS_CHOICES = [
-    ("active", "Open & pending"),
+    ("active", _("Open & pending")),
     *ChatStatus.choices,
-    ("any", "Any status"),
+    ("any", _("Any status")),
 ]
 
 
@@ -30,7 +31,9 @@ class InboxFilterForm(forms.Form):
 
     tab = forms.ChoiceField(choices=[(t, TAB_LABELS[t]) for t in INBOX_TABS], required=False)
     status = forms.ChoiceField(choices=STATUS_CHOICES, required=False)
-    priority = forms.ChoiceField(choices=[("", "Any priority"), *Priority.choices], required=False)
+    priority = forms.ChoiceField(
+        choices=[("", _("Any priority")), *Priority.choices], required=False
+    )
     inbox = forms.IntegerField(min_value=1, max_value=MAX_ID, required=False)
     assignee = forms.IntegerField(min_value=1, max_value=MAX_ID, required=False)
     q = forms.CharField(max_length=200, required=False, strip=True)
@@ -102,7 +105,7 @@ def inbox_view(request: HttpRequest) -> HttpResponse:
     )
     context = {
         **admin.site.each_context(request),
-        "title": "Inbox",
+        "title": _("Inbox"),
         "query": query,
         "values": values,
         "chats": page.chats,

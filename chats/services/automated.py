@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from chats import channels, error_codes, events, hooks
 from chats.models import Chat, Delivery, Message, MessageKind
@@ -31,7 +32,7 @@ def message_post_automated(*, chat: Chat, text: str, client_id: str | None = Non
     customer's message."""
     text = (text or "").strip()
     if not text:
-        raise ValidationFailed("An automated reply needs text.", code=error_codes.EMPTY_MESSAGE)
+        raise ValidationFailed(_("An automated reply needs text."), code=error_codes.EMPTY_MESSAGE)
     with transaction.atomic():
         # The inbox is joined (not locked) to know whether the reply leaves through a channel.
         chat = (
@@ -41,7 +42,7 @@ def message_post_automated(*, chat: Chat, text: str, client_id: str | None = Non
         )
         if not chat.is_support:
             raise ValidationFailed(
-                "Automated replies go to support chats only.", code=error_codes.NOT_SUPPORT
+                _("Automated replies go to support chats only."), code=error_codes.NOT_SUPPORT
             )
         previous_last_id = chat.last_message_id or 0
         message = Message.objects.create(

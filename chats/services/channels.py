@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import Role, User
 from chats import error_codes, events
@@ -237,14 +238,14 @@ def message_for_retry(*, actor: User, message_id: int) -> Message:
     from chats.selectors import chats_visible_to
 
     if not actor.is_staff:
-        raise NotFound("Message not found.", code=error_codes.MESSAGE_NOT_FOUND)
+        raise NotFound(_("Message not found."), code=error_codes.MESSAGE_NOT_FOUND)
     message = (
         Message.objects.filter(pk=message_id, chat__in=chats_visible_to(actor))
         .select_related("chat", "chat__inbox", "sender")
         .first()
     )
     if message is None:
-        raise NotFound("Message not found.", code=error_codes.MESSAGE_NOT_FOUND)
+        raise NotFound(_("Message not found."), code=error_codes.MESSAGE_NOT_FOUND)
     return message
 
 
@@ -257,7 +258,7 @@ def message_delivery_retry(*, actor: User, message_id: int) -> Message:
     message = _message_locked(message_id)
     if message.delivery != Delivery.FAILED or message.deleted_at is not None:
         raise Conflict(
-            "Only a message that failed to leave through its channel can be retried.",
+            _("Only a message that failed to leave through its channel can be retried."),
             code=error_codes.MESSAGE_NOT_FAILED,
         )
     message.delivery = Delivery.PENDING

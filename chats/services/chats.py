@@ -4,6 +4,7 @@ participants, names, and (through the operators' workflow) status and priority."
 from __future__ import annotations
 
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from chats import error_codes, events, hooks
@@ -23,7 +24,7 @@ def support_chat_get_or_create(
     when several first requests race (a unique constraint decides)."""
     inbox = inbox or web_inbox_for(organization=customer.organization_id)
     if inbox.organization_id != customer.organization_id:
-        raise NotFound("Inbox not found.", code=error_codes.INBOX_NOT_FOUND)
+        raise NotFound(_("Inbox not found."), code=error_codes.INBOX_NOT_FOUND)
     existing = Chat.objects.filter(kind=ChatKind.SUPPORT, inbox=inbox, customer=customer).first()
     if existing is not None:
         return existing, False
@@ -57,7 +58,7 @@ def chat_opened(chat: Chat) -> None:
 
 def _require_staff(actor: User) -> None:
     if not actor.is_staff:
-        raise Forbidden("Only staff can do this.", code=error_codes.STAFF_ONLY)
+        raise Forbidden(_("Only staff can do this."), code=error_codes.STAFF_ONLY)
 
 
 def _staff_members(*, organization_id: int, ids, field: str = "participant_ids") -> list[User]:
@@ -67,13 +68,15 @@ def _staff_members(*, organization_id: int, ids, field: str = "participant_ids")
         wanted = {int(i) for i in ids}
     except (TypeError, ValueError):
         raise ValidationFailed(
-            "Participants are user ids.",
+            _("Participants are user ids."),
             code=error_codes.INVALID_PARTICIPANTS,
-            fields={field: ["Ids."]},
+            fields={field: [_("Ids.")]},
         ) from None
     if len(wanted) > MAX_PARTICIPANTS:
         raise ValidationFailed(
-            f"At most {MAX_PARTICIPANTS} participants.", code=error_codes.TOO_MANY_PARTICIPANTS
+            _("At most %(MAX_PARTICIPANTS)s participants.")
+            % {"MAX_PARTICIPANTS": MAX_PARTICIPANTS},
+            code=error_codes.TOO_MANY_PARTICIPANTS,
         )
     users = list(
         User.objects.filter(
@@ -83,9 +86,14 @@ def _staff_members(*, organization_id: int, ids, field: str = "participant_ids")
     unknown = sorted(wanted - {u.pk for u in users})
     if unknown:
         raise ValidationFailed(
-            "Participants must be active staff of your organization.",
+            _("Participants must be active staff of your organization."),
             code=error_codes.INVALID_PARTICIPANTS,
-            fields={field: [f"Not a staff member of this organization: {unknown}."]},
+            fields={
+                field: [
+                    _("Not a staff member of this organization: %(unknown)s.")
+                    % {"unknown": unknown}
+                ]
+            },
         )
     return users
 
@@ -94,13 +102,21 @@ def _clean_name(name: str | None, *, required: bool) -> str:
     name = (name or "").strip()
     if required and not name:
         raise ValidationFailed(
-            "A name is required.", code=error_codes.NAME_REQUIRED, fields={"name": ["Required."]}
+            _("A name is required."),
+            code=error_codes.NAME_REQUIRED,
+            fields={"name": [_("Required.")]},
         )
     if len(name) > MAX_NAME_LENGTH:
         raise ValidationFailed(
-            f"Names are limited to {MAX_NAME_LENGTH} characters.",
+            _("Names are limited to %(MAX_NAME_LENGTH)s characters.")
+            % {"MAX_NAME_LENGTH": MAX_NAME_LENGTH},
             code=error_codes.NAME_TOO_LONG,
-            fields={"name": [f"At most {MAX_NAME_LENGTH} characters."]},
+            fields={
+                "name": [
+                    _("At most %(MAX_NAME_LENGTH)s characters.")
+                    % {"MAX_NAME_LENGTH": MAX_NAME_LENGTH}
+                ]
+            },
         )
     return name
 
@@ -127,9 +143,9 @@ def chat_direct_get_or_create(*, actor: User, other_id: int) -> tuple[Chat, bool
     (other,) = _staff_members(organization_id=actor.organization_id, ids=[other_id])
     if other.pk == actor.pk:
         raise ValidationFailed(
-            "A direct chat needs another staff member.",
+            _("A direct chat needs another staff member."),
             code=error_codes.INVALID_PARTICIPANTS,
-            fields={"participant_ids": ["Name one other staff member."]},
+            fields={"participant_ids": [_("Name one other staff member.")]},
         )
     low, high = sorted((actor.pk, other.pk))
     key = f"{low}:{high}"
@@ -189,9 +205,9 @@ def chat_project_get_or_create(
         )
         if project is None:
             raise ValidationFailed(
-                "No such project in your organization.",
+                _("No such project in your organization."),
                 code=error_codes.INVALID_PROJECT,
-                fields={"project_id": ["Unknown project."]},
+                fields={"project_id": [_("Unknown project.")]},
             )
         existing = Chat.objects.filter(project=project).first()
         if existing is not None:
@@ -199,7 +215,7 @@ def chat_project_get_or_create(
                 chat=existing, user=actor, is_participant=True
             ).exists():
                 raise Conflict(
-                    "This project already has a chat; a participant can add you to it.",
+                    _("This project already has a chat; a participant can add you to it."),
                     code=error_codes.PROJECT_CHAT_EXISTS,
                 )
             return existing, False
@@ -230,7 +246,7 @@ def _internal_chat_for_change(actor: User, chat_id: int) -> Chat:
     _require_staff(actor)
     if chat.kind not in (ChatKind.GROUP, ChatKind.PROJECT):
         raise ValidationFailed(
-            "Only group and project chats have a changeable list of participants.",
+            _("Only group and project chats have a changeable list of participants."),
             code=error_codes.FIXED_PARTICIPANTS,
         )
     return chat
@@ -259,15 +275,15 @@ def chat_participant_remove(*, actor: User, chat: Chat, user_id: int) -> Chat:
     try:
         user_id = int(user_id)
     except (TypeError, ValueError):
-        raise NotFound("No such participant.", code=error_codes.PARTICIPANT_NOT_FOUND) from None
+        raise NotFound(_("No such participant."), code=error_codes.PARTICIPANT_NOT_FOUND) from None
     if user_id != actor.pk and not (actor.is_manager or chat.created_by_id == actor.pk):
         raise Forbidden(
-            "Only the chat's creator or a manager removes other participants.",
+            _("Only the chat's creator or a manager removes other participants."),
             code=error_codes.NOT_CHAT_OWNER,
         )
     membership = Membership.objects.filter(chat=chat, user_id=user_id, is_participant=True).first()
     if membership is None:
-        raise NotFound("No such participant.", code=error_codes.PARTICIPANT_NOT_FOUND)
+        raise NotFound(_("No such participant."), code=error_codes.PARTICIPANT_NOT_FOUND)
     had_unread = membership.unread_count > 0
     membership.delete()
     if chat.project_id:
@@ -294,11 +310,13 @@ def chat_update(
     _require_staff(actor)
     if (status is not None or priority is not None) and not chat.is_support:
         raise ValidationFailed(
-            "Only support chats have a status and priority.", code=error_codes.NOT_SUPPORT
+            _("Only support chats have a status and priority."), code=error_codes.NOT_SUPPORT
         )
     if name is not None:
         if chat.kind == ChatKind.DIRECT:
-            raise ValidationFailed("Direct chats have no name.", code=error_codes.DIRECT_CHAT_NAME)
+            raise ValidationFailed(
+                _("Direct chats have no name."), code=error_codes.DIRECT_CHAT_NAME
+            )
         name = _clean_name(name, required=chat.kind in (ChatKind.GROUP, ChatKind.PROJECT))
         if name != chat.name:
             chat.name = name

@@ -11,6 +11,7 @@ from zoneinfo import available_timezones
 
 from django.db import transaction
 from django.db.models.deletion import ProtectedError
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from chats import channels, error_codes, hooks
@@ -60,7 +61,7 @@ GENERATED = {
 def _require_admin(actor: User) -> None:
     if not actor.is_org_admin:
         raise Forbidden(
-            "Only an organization admin manages inboxes.", code=error_codes.INBOX_FORBIDDEN
+            _("Only an organization admin manages inboxes."), code=error_codes.INBOX_FORBIDDEN
         )
 
 
@@ -82,7 +83,8 @@ def _check_complete(inbox: Inbox) -> None:
     )
     if missing:
         raise ValidationFailed(
-            f"A {inbox.get_kind_display()} inbox needs {', '.join(missing)}.",
+            _("A %(get_kind_display)s inbox needs %(join)s.")
+            % {"get_kind_display": inbox.get_kind_display(), "join": ", ".join(missing)},
             code=error_codes.INBOX_INCOMPLETE,
             fields={f: ["This field is required for this kind of inbox."] for f in missing},
         )
@@ -93,7 +95,7 @@ def _check_complete(inbox: Inbox) -> None:
     }
     if too_long:
         raise ValidationFailed(
-            "A setting is too long.", code=error_codes.INVALID_SETTINGS, fields=too_long
+            _("A setting is too long."), code=error_codes.INVALID_SETTINGS, fields=too_long
         )
     channels.validate_settings(inbox)  # the connector of this kind knows its provider's rules
     inbox.webhook_secret_digest = (
@@ -105,9 +107,9 @@ def _name(name: str) -> str:
     name = (name or "").strip()
     if not name or len(name) > 120:
         raise ValidationFailed(
-            "An inbox needs a name of at most 120 characters.",
+            _("An inbox needs a name of at most 120 characters."),
             code=error_codes.INVALID_NAME,
-            fields={"name": ["1 to 120 characters."]},
+            fields={"name": [_("1 to 120 characters.")]},
         )
     return name
 
@@ -200,7 +202,7 @@ def inbox_automation_clean(given: dict[str, Any]) -> dict[str, Any]:
             errors["handoff_keywords"] = problems
     if errors:
         raise ValidationFailed(
-            f"Invalid automation settings: {', '.join(sorted(errors))}.",
+            _("Invalid automation settings: %(join)s.") % {"join": ", ".join(sorted(errors))},
             code=error_codes.INVALID_INBOX_SETTINGS,
             fields=errors,
         )
@@ -214,10 +216,12 @@ def inbox_create(
     """Returns the inbox and the secrets generated for it (shown to the admin this once)."""
     _require_admin(actor)
     if kind not in InboxKind.values:
-        raise ValidationFailed(f"Unknown inbox kind {kind!r}.", code=error_codes.INVALID_KIND)
+        raise ValidationFailed(
+            _("Unknown inbox kind %(kind)r.") % {"kind": kind}, code=error_codes.INVALID_KIND
+        )
     if kind == InboxKind.WEB:
         raise Conflict(
-            "Every organization has exactly one web inbox, created for it.",
+            _("Every organization has exactly one web inbox, created for it."),
             code=error_codes.WEB_INBOX_EXISTS,
         )
     inbox = Inbox(
@@ -277,14 +281,14 @@ def inbox_delete(*, actor: User, inbox_id: int) -> None:
     _require_admin(actor)
     inbox = inbox_for(actor, inbox_id)
     if inbox.kind == InboxKind.WEB:
-        raise Conflict("The web inbox cannot be deleted.", code=error_codes.WEB_INBOX_REQUIRED)
+        raise Conflict(_("The web inbox cannot be deleted."), code=error_codes.WEB_INBOX_REQUIRED)
     try:
         with transaction.atomic():
             _audit(actor, "inbox.deleted", inbox, {"kind": inbox.kind, "name": inbox.name})
             inbox.delete()
     except ProtectedError:
         raise Conflict(
-            "This inbox has conversations: deactivate it instead (is_active=false).",
+            _("This inbox has conversations: deactivate it instead (is_active=false)."),
             code=error_codes.INBOX_IN_USE,
         ) from None
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.functional import Promise
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from chats import channels, error_codes, events, hooks
@@ -32,6 +34,7 @@ from chats.services.read_state import (
 )
 from crm import ratelimit
 from crm.errors import Forbidden, NotFound, RateLimited, ValidationFailed
+from crm.i18n import organization_of, organization_override
 from crm.metrics import MESSAGES_SENT
 
 # --- Messages -------------------------------------------------------------------------------
@@ -40,15 +43,21 @@ from crm.metrics import MESSAGES_SENT
 def _validate_text(text: str, *, has_attachments: bool) -> None:
     if len(text) > MAX_TEXT_LENGTH:
         raise ValidationFailed(
-            f"Message text is limited to {MAX_TEXT_LENGTH} characters ({len(text)} given).",
+            _("Message text is limited to %(MAX_TEXT_LENGTH)s characters (%(len)s given).")
+            % {"MAX_TEXT_LENGTH": MAX_TEXT_LENGTH, "len": len(text)},
             code=error_codes.TEXT_TOO_LONG,
-            fields={"text": [f"At most {MAX_TEXT_LENGTH} characters."]},
+            fields={
+                "text": [
+                    _("At most %(MAX_TEXT_LENGTH)s characters.")
+                    % {"MAX_TEXT_LENGTH": MAX_TEXT_LENGTH}
+                ]
+            },
         )
     if not text.strip() and not has_attachments:
         raise ValidationFailed(
-            "A message needs text or an attachment.",
+            _("A message needs text or an attachment."),
             code=error_codes.EMPTY_MESSAGE,
-            fields={"text": ["This field may not be blank."]},
+            fields={"text": [_("This field may not be blank.")]},
         )
 
 
@@ -58,19 +67,22 @@ def _validate_message_input(
     allowed = STAFF_KINDS if sender.is_staff else CUSTOMER_KINDS
     if kind not in allowed:
         raise ValidationFailed(
-            f"Message kind {kind!r} is not allowed; use one of: {', '.join(sorted(allowed))}.",
+            _("Message kind %(kind)r is not allowed; use one of: %(join)s.")
+            % {"kind": kind, "join": ", ".join(sorted(allowed))},
             code=error_codes.INVALID_KIND,
-            fields={"kind": [f"{kind!r} is not allowed."]},
+            fields={"kind": [_("%(kind)r is not allowed.") % {"kind": kind}]},
         )
     _validate_text(text, has_attachments=bool(attachment_ids))
     if len(attachment_ids) > MAX_ATTACHMENTS:
         raise ValidationFailed(
-            f"At most {MAX_ATTACHMENTS} attachments per message.",
+            _("At most %(MAX_ATTACHMENTS)s attachments per message.")
+            % {"MAX_ATTACHMENTS": MAX_ATTACHMENTS},
             code=error_codes.TOO_MANY_ATTACHMENTS,
         )
     if client_id is not None and not (0 < len(client_id) <= MAX_CLIENT_ID_LENGTH):
         raise ValidationFailed(
-            f"client_id must be 1 to {MAX_CLIENT_ID_LENGTH} characters.",
+            _("client_id must be 1 to %(MAX_CLIENT_ID_LENGTH)s characters.")
+            % {"MAX_CLIENT_ID_LENGTH": MAX_CLIENT_ID_LENGTH},
             code=error_codes.INVALID_CLIENT_ID,
         )
 
@@ -83,9 +95,9 @@ def _attachments_for(*, sender: User, chat: Chat, attachment_ids: list[int]):
     files = attachable_media(uploader=sender, chat=chat, ids=attachment_ids)
     if len(files) != len(set(attachment_ids)):
         raise ValidationFailed(
-            "Attachments must be your own uploaded files that are not attached elsewhere.",
+            _("Attachments must be your own uploaded files that are not attached elsewhere."),
             code=error_codes.INVALID_ATTACHMENTS,
-            fields={"attachment_ids": ["Unknown or unusable file."]},
+            fields={"attachment_ids": [_("Unknown or unusable file.")]},
         )
     return files
 
@@ -115,7 +127,7 @@ def message_send(
     decision = ratelimit.hit("messages_user", str(sender.pk))
     if not decision.allowed:
         raise RateLimited(
-            "You are sending messages too fast.",
+            _("You are sending messages too fast."),
             code=error_codes.MESSAGES_THROTTLED,
             retry_after=decision.retry_after,
         )
@@ -254,10 +266,14 @@ def _chat_apply(chat: Chat, update: dict) -> None:
 
 
 def message_post_system(
-    *, chat: Chat, text: str, staff_only: bool = False, actor: User | None = None
+    *, chat: Chat, text: str | Promise, staff_only: bool = False, actor: User | None = None
 ) -> Message:
     """A system line in the chat ("Order #1042: confirmed → in progress", "Assigned to Ann").
-    Staff-only system lines are hidden from the customer. Counts as unread for nobody."""
+    Staff-only system lines are hidden from the customer. Counts as unread for nobody.
+    A lazy ``text`` (gettext_lazy, format_lazy) is written in the organization's language."""
+    if isinstance(text, Promise):
+        with organization_override(organization_of(chat)):
+            text = str(text)
     with transaction.atomic():
         chat = _locked(Chat.objects).get(pk=chat.pk)
         message = Message.objects.create(
@@ -284,7 +300,7 @@ def _message_for_change(actor: User, message_id: int) -> tuple[Message, Chat]:
         .first()
     )
     if row is None:
-        raise NotFound("Message not found.", code=error_codes.MESSAGE_NOT_FOUND)
+        raise NotFound(_("Message not found."), code=error_codes.MESSAGE_NOT_FOUND)
     chat = _locked(Chat.objects).get(pk=row)
     message = (
         Message.objects.select_for_update(of=("self",)).select_related("sender").get(pk=message_id)
@@ -298,16 +314,18 @@ def message_edit(*, actor: User, message: Message, text: str) -> Message:
     """The sender changes their message's text within 24 hours of sending it."""
     message, chat = _message_for_change(actor, message.pk)
     if message.sender_id != actor.pk:
-        raise Forbidden("You can only edit your own messages.", code=error_codes.NOT_MESSAGE_AUTHOR)
+        raise Forbidden(
+            _("You can only edit your own messages."), code=error_codes.NOT_MESSAGE_AUTHOR
+        )
     if message.deleted_at is not None:
         raise ValidationFailed(
-            "A deleted message cannot be edited.", code=error_codes.MESSAGE_DELETED
+            _("A deleted message cannot be edited."), code=error_codes.MESSAGE_DELETED
         )
     if message.kind == MessageKind.SYSTEM:
-        raise Forbidden("System messages cannot be edited.", code=error_codes.NOT_MESSAGE_AUTHOR)
+        raise Forbidden(_("System messages cannot be edited."), code=error_codes.NOT_MESSAGE_AUTHOR)
     if timezone.now() - message.created_at > EDIT_WINDOW:
         raise Forbidden(
-            "Messages can be edited for 24 hours after sending.",
+            _("Messages can be edited for 24 hours after sending."),
             code=error_codes.EDIT_WINDOW_CLOSED,
         )
     text = text or ""
@@ -329,7 +347,7 @@ def message_delete(*, actor: User, message: Message) -> Message:
     message, chat = _message_for_change(actor, message.pk)
     if message.sender_id != actor.pk and not actor.is_manager:
         raise Forbidden(
-            "You can only delete your own messages.", code=error_codes.NOT_MESSAGE_AUTHOR
+            _("You can only delete your own messages."), code=error_codes.NOT_MESSAGE_AUTHOR
         )
     if message.deleted_at is not None:
         return message

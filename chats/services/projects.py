@@ -4,6 +4,7 @@ its chat's participants: they change through ``chat_participant_add``/``_remove`
 from __future__ import annotations
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from chats import error_codes, events
@@ -32,7 +33,7 @@ def project_update(
         projects = projects.filter(organization_id=actor.organization_id)
     project = projects.filter(pk=project_id).first()
     if project is None:
-        raise NotFound("No such project.", code=error_codes.PROJECT_NOT_FOUND)
+        raise NotFound(_("No such project."), code=error_codes.PROJECT_NOT_FOUND)
     changed: list[str] = []
     if name is not None and _clean_name(name, required=True) != project.name:
         project.name = _clean_name(name, required=True)
@@ -47,9 +48,9 @@ def project_update(
         value = value.strip()
         if len(value) > limit:
             raise ValidationFailed(
-                f"At most {limit} characters.",
+                _("At most %(limit)s characters.") % {"limit": limit},
                 code=f"invalid_{field}",
-                fields={field: ["Too long."]},
+                fields={field: [_("Too long.")]},
             )
         if value != getattr(project, field):
             setattr(project, field, value)

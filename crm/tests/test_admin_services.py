@@ -151,7 +151,7 @@ def test_deactivate_action_goes_through_the_service(client, admin_user, operator
         {"action": "deactivate_users", "_selected_action": [operator.pk, admin_user.pk]},
         follow=True,
     )
-    assert "Deactivated 1 user(s)." in response.content.decode()
+    assert "Deactivated 1 user." in response.content.decode()
     assert "You cannot deactivate yourself" in response.content.decode()
     operator.refresh_from_db()
     admin_user.refresh_from_db()

@@ -3,6 +3,7 @@
 // messages sent over the socket with a client_id so a retry never duplicates; when the socket
 // is down they go over HTTP with the same client_id. The connection is ../crm/realtime.js.
 import { Realtime, api, catchUp, newClientId } from "../crm/realtime.js";
+import { formatDateTime, gettext, interpolate } from "../crm/i18n.js";
 
 const root = document.getElementById("chat");
 const chatId = Number(root.dataset.chatId);
@@ -27,7 +28,7 @@ function setStatus(text, kind = "") {
 }
 
 function formatTime(iso) {
-  return new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  return formatDateTime(new Date(iso), { hour: "2-digit", minute: "2-digit" });
 }
 
 function renderAttachment(a) {
@@ -41,7 +42,7 @@ function renderAttachment(a) {
     img.loading = "lazy";
     link.append(img);
   } else {
-    link.textContent = `Attachment: ${a.name}`;
+    link.textContent = interpolate(gettext("Attachment: %(name)s"), { name: a.name });
   }
   return link;
 }
@@ -49,8 +50,8 @@ function renderAttachment(a) {
 const DRAFT_ID = Number.MAX_SAFE_INTEGER; // a message not yet stored by the server
 
 function tickText(id) {
-  if (id === DRAFT_ID) return " · Sending…";
-  return id <= readUpTo ? " · Seen" : " · Sent";
+  if (id === DRAFT_ID) return ` · ${gettext("Sending…")}`;
+  return ` · ${id <= readUpTo ? gettext("Seen") : gettext("Sent")}`;
 }
 
 function renderMessage(m) {
@@ -67,7 +68,7 @@ function renderMessage(m) {
     // The inbox's own greeting, away message or bot answer: say so, a person has not written it.
     const who = document.createElement("div");
     who.className = "who";
-    who.textContent = "Automatic reply";
+    who.textContent = gettext("Automatic reply");
     li.append(who);
     li.classList.add("automated");
   } else if (!mine && m.sender && m.kind !== "system") {
@@ -78,12 +79,12 @@ function renderMessage(m) {
   }
   const text = document.createElement("div");
   text.className = "text";
-  text.textContent = m.deleted_at ? "Message deleted" : m.text; // textContent: never HTML
+  text.textContent = m.deleted_at ? gettext("Message deleted") : m.text; // textContent: never HTML
   li.append(text);
   for (const a of m.attachments || []) li.append(renderAttachment(a));
   const meta = document.createElement("div");
   meta.className = "meta";
-  meta.textContent = formatTime(m.created_at) + (m.edited_at ? " · edited" : "");
+  meta.textContent = formatTime(m.created_at) + (m.edited_at ? ` · ${gettext("edited")}` : "");
   if (mine) {
     const tick = document.createElement("span");
     tick.className = "tick";
@@ -145,9 +146,9 @@ function markRead() {
 }
 
 realtime.on("status", ({ state }) => {
-  if (state === "open") setStatus("Connected", "ok");
-  else if (state === "reconnecting") setStatus("Reconnecting…", "warn");
-  else if (state === "signed_out") setStatus("Signed out. Please sign in again.", "error");
+  if (state === "open") setStatus(gettext("Connected"), "ok");
+  else if (state === "reconnecting") setStatus(gettext("Reconnecting…"), "warn");
+  else if (state === "signed_out") setStatus(gettext("Signed out. Please sign in again."), "error");
 });
 realtime.on("open", async () => {
   // After every (re)connect: the messages that arrived while the socket was not there.
@@ -173,7 +174,7 @@ realtime.on("messages:read", (data) => {
   markSeen();
 });
 realtime.on("typing:start", (data) => {
-  if (forThisChat(data) && data.user_id !== meId) typingLine.textContent = "Support is typing…";
+  if (forThisChat(data) && data.user_id !== meId) typingLine.textContent = gettext("Support is typing…");
 });
 realtime.on("typing:stop", (data) => {
   if (forThisChat(data)) typingLine.textContent = "";
@@ -221,7 +222,7 @@ form.addEventListener("submit", async (event) => {
   } catch (error) {
     li.classList.remove("pending");
     li.classList.add("failed");
-    li.querySelector(".meta").textContent = `Not sent: ${error.message}`;
+    li.querySelector(".meta").textContent = interpolate(gettext("Not sent: %(reason)s"), { reason: error.message });
     input.value = input.value || text; // nothing the customer wrote is lost
   }
 });
@@ -255,4 +256,4 @@ loadHistory()
     realtime.join(chatId);
     realtime.connect();
   })
-  .catch((error) => setStatus(`Could not load the chat: ${error.message}`, "error"));
+  .catch((error) => setStatus(interpolate(gettext("Could not load the chat: %(reason)s"), { reason: error.message }), "error"));

@@ -5,6 +5,7 @@
 // (session.js), history and actions over the JSON API. Text is always set with textContent.
 import { api, ApiError, catchUp, newClientId } from "../crm/realtime.js";
 import { me, realtime } from "./session.js";
+import { formatDateTime, formatNumber, gettext, interpolate, lang, ngettext } from "../crm/i18n.js";
 
 const boot = JSON.parse(document.getElementById("conversation-data").textContent);
 const $ = (id) => document.getElementById(id);
@@ -16,14 +17,15 @@ const el = (tag, className, text) => {
 };
 
 const SENIOR_ROLES = new Set(["senior_operator", "admin"]);
-const STATUS_LABELS = { open: "Open", pending: "Pending", closed: "Closed" };
+const STATUS_LABELS = { open: gettext("Open"), pending: gettext("Pending"), closed: gettext("Closed") };
 const DELIVERY_LABELS = {
-  pending: "Sending…",
-  sent: "Sent",
-  delivered: "Delivered",
-  read: "Read",
-  failed: "Failed",
+  pending: gettext("Sending…"),
+  sent: gettext("Sent"),
+  delivered: gettext("Delivered"),
+  read: gettext("Read"),
+  failed: gettext("Failed"),
 };
+const AVAILABILITY_LABELS = { online: gettext("Online"), away: gettext("Away"), offline: gettext("Offline") };
 const TYPING_SAFETY_MS = 8000;
 
 let chat = boot.chat;
@@ -63,21 +65,23 @@ function initials(name) {
 function formatTime(iso) {
   const date = new Date(iso);
   const today = new Date();
-  const time = date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  const time = formatDateTime(date, { hour: "2-digit", minute: "2-digit" });
   if (date.toDateString() === today.toDateString()) return time;
-  return `${date.toLocaleDateString([], { month: "short", day: "numeric" })}, ${time}`;
+  return `${formatDateTime(date, { month: "short", day: "numeric" })}, ${time}`;
 }
 
 function formatSize(bytes) {
   if (!bytes && bytes !== 0) return "";
-  if (bytes < 1024) return `${bytes} B`;
-  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(0)} KB`;
-  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+  const unit = (value, name, digits) =>
+    formatNumber(value, { style: "unit", unit: name, unitDisplay: "short", maximumFractionDigits: digits });
+  if (bytes < 1024) return unit(bytes, "byte", 0);
+  if (bytes < 1024 * 1024) return unit(bytes / 1024, "kilobyte", 0);
+  return unit(bytes / 1024 / 1024, "megabyte", 1);
 }
 
 function errorText(error, fallback) {
   if (error instanceof ApiError || error.detail) return error.detail || error.message;
-  if (error.message === "offline" || error.message === "timeout") return "You are offline.";
+  if (error.message === "offline" || error.message === "timeout") return gettext("You are offline.");
   return fallback || error.message;
 }
 
@@ -131,7 +135,7 @@ function renderAttachment(a) {
     box.append(info);
   }
   if (a.url) {
-    const download = el("a", "cv-att-download", "Download");
+    const download = el("a", "cv-att-download", gettext("Download"));
     download.href = a.url;
     download.setAttribute("download", a.name || "");
     box.append(download);
@@ -146,7 +150,7 @@ function deliveryNode(m) {
   if (m._state === "sending") state = "pending";
   else if (!state) state = m.id <= customerReadUpTo ? "read" : "sent";
   span.dataset.state = state;
-  span.textContent = m.delivery ? DELIVERY_LABELS[state] || state : state === "read" ? "Seen" : DELIVERY_LABELS[state];
+  span.textContent = m.delivery ? DELIVERY_LABELS[state] || state : state === "read" ? gettext("Seen") : DELIVERY_LABELS[state];
   if (state === "failed" && m.delivery_error) span.title = m.delivery_error.detail || m.delivery_error.code;
   return span;
 }
@@ -166,12 +170,12 @@ function renderMessage(m) {
   li.className = `cv-msg ${incoming ? "cv-in" : "cv-out"}${note ? " cv-note" : ""}${m.automated ? " cv-auto" : ""}${m.deleted_at ? " cv-deleted" : ""}`;
   const bubble = el("div", "cv-bubble");
   const head = el("div", "cv-msg-head");
-  if (note) head.append(el("span", "cv-tag cv-tag-note", "Private note"));
-  if (m.automated) head.append(el("span", "cv-tag cv-tag-auto", "Automated"));
-  const author = m.sender ? (m.sender.id === me.id ? "You" : m.sender.name) : m.automated ? "Bot" : "";
+  if (note) head.append(el("span", "cv-tag cv-tag-note", gettext("Private note")));
+  if (m.automated) head.append(el("span", "cv-tag cv-tag-auto", gettext("Automated")));
+  const author = m.sender ? (m.sender.id === me.id ? gettext("You") : m.sender.name) : m.automated ? gettext("Bot") : "";
   if (author) head.append(el("span", "cv-author", author));
   bubble.append(head);
-  if (m.deleted_at) bubble.append(el("div", "cv-text", "Message deleted"));
+  if (m.deleted_at) bubble.append(el("div", "cv-text", gettext("Message deleted")));
   else if (m.text) bubble.append(el("div", "cv-text", m.text));
   const attachments = m.attachments || [];
   if (attachments.length) {
@@ -182,18 +186,18 @@ function renderMessage(m) {
   const meta = el("div", "cv-meta");
   const time = el("time", "cv-time", formatTime(m.created_at));
   time.dateTime = m.created_at;
-  time.title = new Date(m.created_at).toLocaleString();
+  time.title = formatDateTime(new Date(m.created_at), { dateStyle: "medium", timeStyle: "short" });
   meta.append(time);
   if (m.edited_at) meta.append(el("span", "cv-edited", "edited"));
   if (!incoming && !note) meta.append(deliveryNode(m));
   if (m._state === "failed") {
-    meta.append(el("span", "cv-failed-text", `Not sent: ${m._error}`));
-    const retry = el("button", "cv-retry", "Retry");
+    meta.append(el("span", "cv-failed-text", interpolate(gettext("Not sent: %(reason)s"), { reason: m._error })));
+    const retry = el("button", "cv-retry", gettext("Retry"));
     retry.type = "button";
     retry.dataset.retryDraft = m.client_id;
     meta.append(retry);
   } else if (m.delivery === "failed" && m.id) {
-    const retry = el("button", "cv-retry", "Retry");
+    const retry = el("button", "cv-retry", gettext("Retry"));
     retry.type = "button";
     retry.dataset.retryMessage = m.id;
     meta.append(retry);
@@ -257,10 +261,10 @@ function dayLabel(date) {
   const today = new Date();
   const yesterday = new Date(today);
   yesterday.setDate(today.getDate() - 1);
-  if (date.toDateString() === today.toDateString()) return "Today";
-  if (date.toDateString() === yesterday.toDateString()) return "Yesterday";
+  if (date.toDateString() === today.toDateString()) return gettext("Today");
+  if (date.toDateString() === yesterday.toDateString()) return gettext("Yesterday");
   const sameYear = date.getFullYear() === today.getFullYear();
-  return date.toLocaleDateString([], { weekday: sameYear ? "short" : undefined, month: "short", day: "numeric", year: sameYear ? undefined : "numeric" });
+  return formatDateTime(date, { weekday: sameYear ? "short" : undefined, month: "short", day: "numeric", year: sameYear ? undefined : "numeric" });
 }
 
 /** A divider before the first message of each day. */
@@ -299,7 +303,7 @@ async function loadOlder() {
     hasMore = page.has_more;
     upsert(page.results || [], { older: true });
   } catch (error) {
-    showNotice(`Could not load earlier messages: ${errorText(error)}`);
+    showNotice(interpolate(gettext("Could not load earlier messages: %(reason)s"), { reason: errorText(error) }));
   } finally {
     loadingOlder = false;
     $("cv-older").hidden = !hasMore;
@@ -348,9 +352,9 @@ function renderHeader() {
   $("cv-assignee").textContent = chat.status
     ? chat.assignee
       ? chat.assignee.id === me.id
-        ? "Assigned to you"
-        : `Assigned to ${chat.assignee.name}`
-      : "Unassigned"
+        ? gettext("Assigned to you")
+        : interpolate(gettext("Assigned to %(name)s"), { name: chat.assignee.name })
+      : gettext("Unassigned")
     : "";
   const support = chat.kind === "support";
   const show = (action, visible) => {
@@ -367,7 +371,7 @@ function renderHeader() {
   priority.value = chat.priority || "normal";
   priority.parentElement.hidden = !support;
   priority.dataset.priority = chat.priority || "normal";
-  document.title = `${name} · Conversation`;
+  document.title = `${name} · ${gettext("Conversation")}`;
 }
 
 function setChat(data) {
@@ -382,8 +386,8 @@ async function act(button, request) {
   try {
     setChat(await request());
   } catch (error) {
-    if (error.code === "chat_already_assigned") showNotice(`Someone was faster: ${errorText(error)}`);
-    else showNotice(errorText(error, "The action failed; try again."));
+    if (error.code === "chat_already_assigned") showNotice(interpolate(gettext("Someone was faster: %(reason)s"), { reason: errorText(error) }));
+    else showNotice(errorText(error, gettext("The action failed; try again.")));
     refetchChat();
   } finally {
     button.disabled = false;
@@ -421,7 +425,7 @@ async function toggleOperators() {
     operatorsBox.hidden = true;
     return;
   }
-  operatorsBox.replaceChildren(el("div", "cv-muted cv-pad", "Loading operators…"));
+  operatorsBox.replaceChildren(el("div", "cv-muted cv-pad", gettext("Loading operators…")));
   operatorsBox.hidden = false;
   try {
     const page = await api("/api/operators?page_size=100");
@@ -432,7 +436,7 @@ async function toggleOperators() {
       item.setAttribute("role", "option");
       item.dataset.operatorId = op.id;
       const dot = el("span", `cv-dot cv-dot-${op.availability}`);
-      dot.title = op.availability;
+      dot.title = AVAILABILITY_LABELS[op.availability] || op.availability;
       const load = op.open_chats !== null && op.open_chats !== undefined ? `${op.open_chats}/${op.capacity}` : "";
       item.append(dot, el("span", "cv-op-name", op.user.name), el("span", "cv-op-load", load));
       if (chat.assignee && chat.assignee.id === op.id) item.setAttribute("aria-selected", "true");
@@ -477,8 +481,7 @@ async function refetchChat() {
 // --- Who else is here -----------------------------------------------------------------------
 
 function names(list) {
-  if (list.length === 1) return list[0];
-  return `${list.slice(0, -1).join(", ")} and ${list[list.length - 1]}`;
+  return new Intl.ListFormat(lang, { type: "conjunction" }).format(list);
 }
 
 function renderPresence() {
@@ -486,7 +489,7 @@ function renderPresence() {
   const others = viewers.filter((v) => v.id !== me.id);
   const typers = [...staffTyping.keys()]
     .filter((id) => id !== me.id)
-    .map((id) => (viewers.find((v) => v.id === id) || { name: "A colleague" }).name);
+    .map((id) => (viewers.find((v) => v.id === id) || { name: gettext("A colleague") }).name);
   box.replaceChildren();
   if (!others.length && !typers.length) {
     box.hidden = true;
@@ -502,8 +505,10 @@ function renderPresence() {
   }
   box.append(faces);
   const text = typers.length
-    ? `${names(typers)} ${typers.length === 1 ? "is" : "are"} typing a reply`
-    : `${names(others.map((v) => v.name))} ${others.length === 1 ? "is" : "are"} also viewing`;
+    ? interpolate(ngettext("%(names)s is typing a reply", "%(names)s are typing a reply", typers.length), { names: names(typers) })
+    : interpolate(ngettext("%(names)s is also viewing", "%(names)s are also viewing", others.length), {
+        names: names(others.map((v) => v.name)),
+      });
   box.append(el("span", "cv-presence-text", text));
 }
 
@@ -518,7 +523,7 @@ function onTyping(data, started) {
     clearCustomerTyping();
     if (started) {
       const line = $("cv-typing");
-      line.append(el("span", "cv-dots"), el("span", "", `${customer.name} is typing…`));
+      line.append(el("span", "cv-dots"), el("span", "", interpolate(gettext("%(name)s is typing…"), { name: customer.name })));
       customerTypingTimer = setTimeout(clearCustomerTyping, TYPING_SAFETY_MS);
     }
     return;
@@ -540,7 +545,7 @@ function onTyping(data, started) {
 function renderOnline(online) {
   const dot = $("cv-online");
   if (!dot) return;
-  dot.textContent = online ? "Online" : "Offline";
+  dot.textContent = online ? gettext("Online") : gettext("Offline");
   dot.dataset.online = online ? "1" : "0";
   $("cv-avatar").dataset.online = online ? "1" : "0";
 }
@@ -552,7 +557,7 @@ function renderOrders() {
   if (!box) return;
   box.replaceChildren();
   const sorted = [...orders.values()].sort((a, b) => b.id - a.id);
-  if (!sorted.length) box.append(el("li", "cv-muted", "No orders yet."));
+  if (!sorted.length) box.append(el("li", "cv-muted", gettext("No orders yet.")));
   for (const o of sorted) {
     const li = el("li", "cv-order");
     const link = el("a", "cv-order-link");
@@ -571,13 +576,13 @@ function renderEarlier() {
   const box = $("cv-earlier");
   if (!box) return;
   box.replaceChildren();
-  if (!boot.earlier.length) box.append(el("li", "cv-muted", "No earlier conversations."));
+  if (!boot.earlier.length) box.append(el("li", "cv-muted", gettext("No earlier conversations.")));
   for (const c of boot.earlier) {
     const li = el("li");
     const link = el("a", "cv-earlier-link");
     link.href = c.url;
     link.append(
-      el("span", "cv-earlier-subject", c.subject || `Conversation #${c.id}`),
+      el("span", "cv-earlier-subject", c.subject || interpolate(gettext("Conversation #%(id)s"), { id: c.id })),
       el("span", "cv-earlier-meta", `${c.inbox ? `${c.inbox} · ` : ""}${formatTime(c.last_activity_at)}`),
     );
     const badge = el("span", "cv-badge", STATUS_LABELS[c.status] || c.status);
@@ -639,8 +644,8 @@ function setMode(next) {
     tab.setAttribute("aria-selected", String(tab.dataset.mode === mode));
   }
   input.placeholder =
-    mode === "note" ? "Write a private note: only your team sees it" : "Reply to the customer…  Type / for canned responses";
-  $("cv-send").textContent = mode === "note" ? "Add note" : "Send";
+    mode === "note" ? gettext("Write a private note: only your team sees it") : gettext("Reply to the customer…  Type / for canned responses");
+  $("cv-send").textContent = mode === "note" ? gettext("Add note") : gettext("Send");
   input.focus();
 }
 composer.querySelector(".cv-modes").addEventListener("click", (event) => {
@@ -662,8 +667,8 @@ function renderStaged() {
     li.append(el("span", "cv-file-name", item.file.name), el("span", "cv-file-size", formatSize(item.file.size)));
     const remove = el("button", "cv-file-remove", "×");
     remove.type = "button";
-    remove.title = `Remove ${item.file.name}`;
-    remove.setAttribute("aria-label", `Remove ${item.file.name}`);
+    remove.title = interpolate(gettext("Remove %(name)s"), { name: item.file.name });
+    remove.setAttribute("aria-label", remove.title);
     remove.addEventListener("click", () => {
       staged.splice(index, 1);
       renderStaged();
@@ -808,15 +813,14 @@ list.addEventListener("click", async (event) => {
   const retry = event.target.closest("[data-retry-message]");
   if (!retry) return;
   retry.disabled = true;
-  retry.textContent = "Retrying…";
+  retry.textContent = gettext("Retrying…");
   try {
     upsert([await api(`/api/messages/${retry.dataset.retryMessage}/retry`, { method: "POST" })]);
   } catch (error) {
     retry.disabled = false;
-    retry.textContent = "Retry";
-    if (error.status === 404) showNotice("This message can't be sent again.");
-    else if (error.status === 409) showNotice(`Not retried: ${errorText(error)}`);
-    else showNotice(`Not retried: ${errorText(error)}`);
+    retry.textContent = gettext("Retry");
+    if (error.status === 404) showNotice(gettext("This message can't be sent again."));
+    else showNotice(interpolate(gettext("Not retried: %(reason)s"), { reason: errorText(error) }));
   }
 });
 
@@ -889,7 +893,7 @@ function updateCanned() {
 function renderCanned() {
   cannedBox.replaceChildren();
   if (!cannedItems.length) {
-    cannedBox.append(el("div", "cv-muted cv-pad", "No canned response matches."));
+    cannedBox.append(el("div", "cv-muted cv-pad", gettext("No canned response matches.")));
     cannedBox.hidden = false;
     return;
   }
@@ -957,16 +961,16 @@ $("cv-suggest").addEventListener("click", async () => {
     suggestionsBox.hidden = true;
     return;
   }
-  suggestionsBox.replaceChildren(el("span", "cv-muted", "Thinking…"));
+  suggestionsBox.replaceChildren(el("span", "cv-muted", gettext("Thinking…")));
   suggestionsBox.hidden = false;
   try {
     const found = await api(`/api/chats/${chatId}/suggestions?limit=3`);
     suggestionsBox.replaceChildren();
-    if (!found.suggestions.length) suggestionsBox.append(el("span", "cv-muted", "No suggestions for this conversation yet."));
+    if (!found.suggestions.length) suggestionsBox.append(el("span", "cv-muted", gettext("No suggestions for this conversation yet.")));
     for (const s of found.suggestions) {
       const chip = el("button", "cv-suggestion", s.text);
       chip.type = "button";
-      chip.title = s.source === "canned" ? "From a canned response" : s.source === "ai" ? "Suggested by AI" : "From past replies";
+      chip.title = s.source === "canned" ? gettext("From a canned response") : s.source === "ai" ? gettext("Suggested by AI") : gettext("From past replies");
       chip.addEventListener("click", () => {
         input.value = input.value ? `${input.value.trimEnd()} ${s.text}` : s.text;
         suggestionsBox.hidden = true;
@@ -1016,8 +1020,8 @@ realtime.on("order:updated", (order) => {
   renderOrders();
 });
 realtime.on("status", ({ state }) => {
-  if (state === "reconnecting") showNotice("Connection lost. Reconnecting…", "offline");
-  else if (state === "signed_out") showNotice("You were signed out. Reload the page to sign in again.", "offline");
+  if (state === "reconnecting") showNotice(gettext("Connection lost. Reconnecting…"), "offline");
+  else if (state === "signed_out") showNotice(gettext("You were signed out. Reload the page to sign in again."), "offline");
   else if (state === "open" && notice.classList.contains("cv-notice-offline")) notice.hidden = true;
 });
 realtime.on("open", async ({ reconnected }) => {
@@ -1025,7 +1029,7 @@ realtime.on("open", async ({ reconnected }) => {
   try {
     await catchUp(chatId, lastId, (items) => upsert(items));
   } catch (error) {
-    showNotice(`Could not catch up: ${errorText(error)}`);
+    showNotice(interpolate(gettext("Could not catch up: %(reason)s"), { reason: errorText(error) }));
   }
   if (reconnected) refetchChat();
   markRead();

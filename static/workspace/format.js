@@ -1,4 +1,5 @@
 // Presentation helpers of the workspace pages, the same rules as workspace/templatetags.
+import { formatDateTime, gettext, interpolate } from "../crm/i18n.js";
 
 const ESCAPES = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
 
@@ -20,26 +21,25 @@ export function avatarHue(value) {
   return total;
 }
 
-const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 
-/** "now", "5m", "3h", "2d", then the date. */
+/** "now", "5m", "3h", "2d", then the date (in the page's language). */
 export function ago(iso, now = Date.now()) {
   const moment = Date.parse(iso);
   if (!moment) return "";
   const seconds = Math.max(0, (now - moment) / 1000);
-  if (seconds < 60) return "now";
-  if (seconds < 3600) return `${Math.floor(seconds / 60)}m`;
-  if (seconds < 86400) return `${Math.floor(seconds / 3600)}h`;
-  if (seconds < 7 * 86400) return `${Math.floor(seconds / 86400)}d`;
+  if (seconds < 60) return gettext("now");
+  if (seconds < 3600) return interpolate(gettext("%(count)sm"), { count: Math.floor(seconds / 60) });
+  if (seconds < 86400) return interpolate(gettext("%(count)sh"), { count: Math.floor(seconds / 3600) });
+  if (seconds < 7 * 86400) return interpolate(gettext("%(count)sd"), { count: Math.floor(seconds / 86400) });
   const date = new Date(moment);
-  const label = `${MONTHS[date.getMonth()]} ${date.getDate()}`;
-  return date.getFullYear() === new Date(now).getFullYear() ? label : `${label}, ${date.getFullYear()}`;
+  const thisYear = date.getFullYear() === new Date(now).getFullYear();
+  return formatDateTime(date, thisYear ? { month: "long", day: "numeric" } : { dateStyle: "long" });
 }
 
 /** One line of a message: its text, else its attachments. */
 export function messagePreview(message) {
   if (!message) return "";
-  if (message.deleted_at) return "Message deleted";
+  if (message.deleted_at) return gettext("Message deleted");
   const text = String(message.text || "").split(/\s+/).filter(Boolean).join(" ");
   if (text) return text.slice(0, 120);
   const names = (message.attachments || []).map((a) => a.name);
@@ -50,10 +50,12 @@ export function messagePreview(message) {
 export function duration(seconds) {
   if (seconds === null || seconds === undefined) return "—";
   const s = Math.round(seconds);
-  if (s < 60) return `${s}s`;
+  const units = (format, values) => interpolate(gettext(format), values);
+  if (s < 60) return units("%(seconds)ss", { seconds: s });
   if (s < 3600) {
     const rest = s % 60;
-    return rest ? `${Math.floor(s / 60)}m ${rest}s` : `${Math.floor(s / 60)}m`;
+    const minutes = Math.floor(s / 60);
+    return rest ? units("%(minutes)sm %(seconds)ss", { minutes, seconds: rest }) : units("%(count)sm", { count: minutes });
   }
-  return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
+  return units("%(hours)sh %(minutes)sm", { hours: Math.floor(s / 3600), minutes: Math.floor((s % 3600) / 60) });
 }

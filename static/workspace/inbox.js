@@ -4,6 +4,7 @@ import { api } from "../crm/realtime.js";
 import { me, realtime } from "./session.js";
 import { ago } from "./format.js";
 import { rowElement } from "./rows.js";
+import { gettext } from "../crm/i18n.js";
 
 const root = document.getElementById("inbox");
 const list = document.getElementById("rows");
@@ -237,10 +238,10 @@ more.addEventListener("click", async () => {
 
 const live = document.getElementById("live-state");
 const LIVE_LABELS = {
-  connecting: "Connecting…",
-  open: "Live",
-  reconnecting: "Reconnecting…",
-  signed_out: "Signed out: reload",
+  connecting: gettext("Connecting…"),
+  open: gettext("Live"),
+  reconnecting: gettext("Reconnecting…"),
+  signed_out: gettext("Signed out: reload"),
 };
 realtime.on("status", ({ state: s }) => {
   live.dataset.state = s;

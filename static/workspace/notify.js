@@ -3,6 +3,7 @@
 // WebAudio. The switch is remembered in localStorage.
 import { api } from "../crm/realtime.js";
 import { me, realtime } from "./session.js";
+import { gettext } from "../crm/i18n.js";
 
 const SOUND_KEY = "crm.workspace.sound";
 const baseTitle = document.title;
@@ -119,8 +120,8 @@ function soundToggle() {
   const render = () => {
     const on = soundOn();
     button.setAttribute("aria-pressed", String(on));
-    button.title = on ? "Sound on for new messages: click to mute" : "Sound off: click to hear new messages";
-    button.innerHTML = `<svg class="ico" aria-hidden="true"><use href="#ico-bell"></use></svg><span class="visually-hidden">Sound for new messages</span>`;
+    button.title = on ? gettext("Sound on for new messages: click to mute") : gettext("Sound off: click to hear new messages");
+    button.innerHTML = `<svg class="ico" aria-hidden="true"><use href="#ico-bell"></use></svg><span class="visually-hidden">${gettext("Sound for new messages")}</span>`;
   };
   button.addEventListener("click", () => {
     try {

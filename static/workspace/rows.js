@@ -1,14 +1,15 @@
 // One conversation row, the same markup as templates/workspace/_inbox_row.html.
 import { me } from "./session.js";
 import { ago, avatarHue, escapeHtml, initials, messagePreview } from "./format.js";
+import { formatDateTime, gettext } from "../crm/i18n.js";
 
-const KIND_LABELS = { web: "Web cabinet", telegram: "Telegram", whatsapp: "WhatsApp", api: "API channel" };
-const PRIORITY_LABELS = { low: "Low", normal: "Normal", high: "High", urgent: "Urgent" };
-const STATUS_LABELS = { open: "Open", pending: "Pending", closed: "Closed" };
+const KIND_LABELS = { web: gettext("Web cabinet"), telegram: "Telegram", whatsapp: "WhatsApp", api: gettext("API channel") };
+const PRIORITY_LABELS = { low: gettext("Low"), normal: gettext("Normal"), high: gettext("High"), urgent: gettext("Urgent") };
+const STATUS_LABELS = { open: gettext("Open"), pending: gettext("Pending"), closed: gettext("Closed") };
 
 function personName(user) {
   if (!user) return "";
-  return user.id === me.id ? "You" : user.name;
+  return user.id === me.id ? gettext("You") : user.name;
 }
 
 /** One row: the same markup as templates/workspace/_inbox_row.html. */
@@ -17,13 +18,13 @@ export function rowHtml(chat) {
   const last = chat.last_message;
   const title = customer ? customer.name || customer.email : chat.name;
   const time = chat.last_activity_at || chat.created_at;
-  let preview = '<span class="muted">No messages yet</span>';
+  let preview = `<span class="muted">${escapeHtml(gettext("No messages yet"))}</span>`;
   if (last) {
     let by = "";
     if (last.kind === "note") {
-      by = '<span class="note-tag"><svg class="ico"><use href="#ico-note"></use></svg>Note</span> ';
+      by = `<span class="note-tag"><svg class="ico"><use href="#ico-note"></use></svg>${escapeHtml(gettext("Note"))}</span> `;
     } else if (last.automated) {
-      by = '<span class="by">Automated reply:</span> ';
+      by = `<span class="by">${escapeHtml(gettext("Automated reply:"))}</span> `;
     } else if (last.sender && (!customer || last.sender.id !== customer.id)) {
       by = `<span class="by">${escapeHtml(personName(last.sender))}:</span> `;
     }
@@ -34,7 +35,7 @@ export function rowHtml(chat) {
     : "";
   const assignee = chat.assignee
     ? `<span class="assignee"><span class="avatar avatar-xs" style="--hue:${avatarHue(chat.assignee.id)}" aria-hidden="true">${escapeHtml(initials(chat.assignee.name))}</span>${escapeHtml(personName(chat.assignee))}</span>`
-    : '<span class="assignee is-none">Unassigned</span>';
+    : `<span class="assignee is-none">${escapeHtml(gettext("Unassigned"))}</span>`;
   const unread = chat.unread_count || 0;
   return `<li class="row${unread ? " is-unread" : ""}" data-chat-id="${chat.id}">
   <a class="row-link" href="/admin/inbox/${chat.id}/">
@@ -43,14 +44,14 @@ export function rowHtml(chat) {
       <span class="row-top">
         <span class="row-name">${escapeHtml(title)}</span>
         ${inbox}
-        <time class="row-time" datetime="${escapeHtml(time)}" title="${escapeHtml(new Date(time).toLocaleString())}">${escapeHtml(ago(time))}</time>
+        <time class="row-time" datetime="${escapeHtml(time)}" title="${escapeHtml(formatDateTime(new Date(time), { dateStyle: "medium", timeStyle: "short" }))}">${escapeHtml(ago(time))}</time>
       </span>
       <span class="row-preview${last && last.kind === "system" ? " is-system" : ""}">${chat.subject ? `<span class="row-subject">${escapeHtml(chat.subject)}</span><span class="sep"> · </span>` : ""}${preview}</span>
       <span class="row-meta">
-        <span class="prio prio-${escapeHtml(chat.priority)}" title="Priority"><svg class="ico"><use href="#ico-flag"></use></svg>${escapeHtml(PRIORITY_LABELS[chat.priority] || chat.priority)}</span>
+        <span class="prio prio-${escapeHtml(chat.priority)}" title="${escapeHtml(gettext("Priority"))}"><svg class="ico"><use href="#ico-flag"></use></svg>${escapeHtml(PRIORITY_LABELS[chat.priority] || chat.priority)}</span>
         ${chat.status !== "open" ? `<span class="state state-${escapeHtml(chat.status)}">${escapeHtml(STATUS_LABELS[chat.status] || chat.status)}</span>` : ""}
         ${assignee}
-        <span class="unread-badge" aria-label="unread messages"${unread ? "" : " hidden"}>${unread}</span>
+        <span class="unread-badge" aria-label="${escapeHtml(gettext("unread messages"))}"${unread ? "" : " hidden"}>${unread}</span>
       </span>
     </span>
   </a>

@@ -6,7 +6,8 @@ import re
 from datetime import datetime
 
 from django import template
-from django.utils import timezone
+from django.utils import formats, timezone
+from django.utils.translation import gettext as _
 
 register = template.Library()
 
@@ -51,17 +52,17 @@ def ago(moment: datetime | None, now: datetime | None = None) -> str:
     now = now or timezone.now()
     seconds = max(0, (now - moment).total_seconds())
     if seconds < 60:
-        return "now"
+        return _("now")
     if seconds < 3600:
-        return f"{int(seconds // 60)}m"
+        return _("%(count)sm") % {"count": int(seconds // 60)}
     if seconds < 86400:
-        return f"{int(seconds // 3600)}h"
+        return _("%(count)sh") % {"count": int(seconds // 3600)}
     if seconds < 7 * 86400:
-        return f"{int(seconds // 86400)}d"
+        return _("%(count)sd") % {"count": int(seconds // 86400)}
     local = timezone.localtime(moment)
     if local.year == timezone.localtime(now).year:
-        return local.strftime("%b %-d")
-    return local.strftime("%b %-d, %Y")
+        return formats.date_format(local, "MONTH_DAY_FORMAT")
+    return formats.date_format(local, "DATE_FORMAT")
 
 
 @register.filter
@@ -70,7 +71,7 @@ def preview(message) -> str:
     if message is None:
         return ""
     if message.deleted_at is not None:
-        return "Message deleted"
+        return _("Message deleted")
     text = " ".join((message.text or "").split())
     if not text:
         names = [f.original_name for f in message.attachments.all()]
@@ -85,12 +86,14 @@ def duration(seconds: float | None) -> str:
         return "—"
     seconds = int(round(seconds))
     if seconds < 60:
-        return f"{seconds}s"
+        return _("%(seconds)ss") % {"seconds": seconds}
     if seconds < 3600:
         minutes, rest = divmod(seconds, 60)
-        return f"{minutes}m {rest}s" if rest else f"{minutes}m"
+        if rest:
+            return _("%(minutes)sm %(seconds)ss") % {"minutes": minutes, "seconds": rest}
+        return _("%(count)sm") % {"count": minutes}
     hours, rest = divmod(seconds, 3600)
-    return f"{hours}h {rest // 60}m"
+    return _("%(hours)sh %(minutes)sm") % {"hours": hours, "minutes": rest // 60}
 
 
 @register.filter
