@@ -22,6 +22,7 @@ from accounts.models import Role, User
 from crm import ws_auth
 from crm.client_ip import request_ip
 from crm.errors import NotFound
+from crm.i18n import activate_for
 from crm.pagination import PageNumberPagination
 from crm.permissions import IsOrgAdmin, IsStaff
 from crm.ratelimit import RegisterThrottle
@@ -217,6 +218,8 @@ class MeApi(APIView):
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
         user = services.profile_update(user=request.user, **data.validated_data)
+        if "language" in data.validated_data:
+            activate_for(request._request, user)  # the answer already speaks the new language
         return Response(user_payload(user))
 
 

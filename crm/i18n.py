@@ -215,6 +215,12 @@ def model_labels_translate() -> None:
     from django.utils.functional import Promise
     from django.utils.translation import gettext_lazy
 
+    for config in _our_app_configs():
+        for model in config.get_models():
+            meta = model._meta
+            if "verbose_name_plural" not in meta.original_attrs:
+                # Django's default plural is a lazy "{verbose_name}s" of the English name.
+                meta.verbose_name_plural = f"{meta.verbose_name}s"
     for holder, attribute in _label_holders():
         value = getattr(holder, attribute)
         if value and not isinstance(value, Promise):

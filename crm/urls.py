@@ -1,13 +1,14 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
+from django.utils.translation import gettext_lazy
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from crm import health, metrics
 from crm.errors import api_not_found
 
-admin.site.site_header = "Connector CRM back office"
+admin.site.site_header = gettext_lazy("Connector CRM back office")
 admin.site.site_title = "Connector CRM"
-admin.site.index_title = "Back office"
+admin.site.index_title = gettext_lazy("Back office")
 
 api_patterns = [
     path("", include("accounts.urls")),

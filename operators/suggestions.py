@@ -130,10 +130,14 @@ def canned_matches(*, organization_id: int, query: set[str]) -> list[Suggestion]
     return found
 
 
-def _history_suggestions(chat: Chat, query: set[str]) -> list[Suggestion]:
+def _history_suggestions(chat: Chat, query: set[str], asked: set[str]) -> list[Suggestion]:
     """Replies staff gave in other support chats right after a customer message sharing the
-    current topic's rarest-looking (longest) words."""
-    keywords = sorted(query, key=len, reverse=True)[:5]
+    current topic's rarest-looking (longest) words or stems (a Russian stem is the start of
+    each of its forms: "доставк" finds "доставку" and "доставки"), ranked by shared stems."""
+    keywords = {
+        *sorted(asked, key=len, reverse=True)[:5],
+        *sorted((s for s in query if len(s) >= 4), key=len, reverse=True)[:5],
+    }
     if not keywords:
         return []
     reply = (
@@ -165,7 +169,7 @@ def _history_suggestions(chat: Chat, query: set[str]) -> list[Suggestion]:
         .values_list("text", "reply")[:MAX_CANDIDATES]
     )
     return [
-        Suggestion(answer, "history", round(_similarity(query, words(question)), 3))
+        Suggestion(answer, "history", round(_similarity(query, stems(question)), 3))
         for question, answer in asked
         if answer.strip()
     ]
@@ -174,12 +178,12 @@ def _history_suggestions(chat: Chat, query: set[str]) -> list[Suggestion]:
 def local_suggestions(chat: Chat, recent: list[Message], *, limit: int) -> list[Suggestion]:
     customer_lines = [m.text for m in recent if m.sender_id == chat.customer_id and m.text]
     asked = " ".join(customer_lines[-3:])
-    query = words(asked)
+    query = stems(asked)
     if not query:
         return []
-    canned = canned_matches(organization_id=chat.organization_id, query=stems(asked))
+    canned = canned_matches(organization_id=chat.organization_id, query=query)
     ranked = sorted(
-        [*canned, *_history_suggestions(chat, query)],
+        [*canned, *_history_suggestions(chat, query, words(asked))],
         key=lambda s: (-s.score, s.source != "canned"),
     )
     picked: list[Suggestion] = []

@@ -1,7 +1,7 @@
 // One conversation row, the same markup as templates/workspace/_inbox_row.html.
 import { me } from "./session.js";
 import { ago, avatarHue, escapeHtml, initials, messagePreview } from "./format.js";
-import { formatDateTime, gettext } from "../crm/i18n.js";
+import { formatDateTime, gettext, interpolate, ngettext } from "../crm/i18n.js";
 
 const KIND_LABELS = { web: gettext("Web cabinet"), telegram: "Telegram", whatsapp: "WhatsApp", api: gettext("API channel") };
 const PRIORITY_LABELS = { low: gettext("Low"), normal: gettext("Normal"), high: gettext("High"), urgent: gettext("Urgent") };
@@ -51,7 +51,7 @@ export function rowHtml(chat) {
         <span class="prio prio-${escapeHtml(chat.priority)}" title="${escapeHtml(gettext("Priority"))}"><svg class="ico"><use href="#ico-flag"></use></svg>${escapeHtml(PRIORITY_LABELS[chat.priority] || chat.priority)}</span>
         ${chat.status !== "open" ? `<span class="state state-${escapeHtml(chat.status)}">${escapeHtml(STATUS_LABELS[chat.status] || chat.status)}</span>` : ""}
         ${assignee}
-        <span class="unread-badge" aria-label="${escapeHtml(gettext("unread messages"))}"${unread ? "" : " hidden"}>${unread}</span>
+        <span class="unread-badge" aria-label="${escapeHtml(interpolate(ngettext("%(count)s unread message", "%(count)s unread messages", unread), { count: unread }))}"${unread ? "" : " hidden"}>${unread}</span>
       </span>
     </span>
   </a>
