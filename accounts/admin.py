@@ -163,7 +163,7 @@ class UserAdmin(TenantAdmin):
         if not obj.pk:
             return "-"
         url = reverse("admin:accounts_user_password_change", args=[obj.pk])
-        return format_html('<a href="{}">Set password</a>', url)
+        return format_html('<a href="{}">{}</a>', url, _("Set password"))
 
     def get_urls(self):
         view = self.admin_site.admin_view(self.user_change_password)

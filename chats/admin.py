@@ -35,7 +35,7 @@ class UnreadForMeFilter(admin.SimpleListFilter):
     parameter_name = "unread"
 
     def lookups(self, request, model_admin):
-        return [("yes", "Unread for me")]
+        return [("yes", _("Unread for me"))]
 
     def queryset(self, request, queryset: QuerySet[Chat]) -> QuerySet[Chat]:
         if self.value() != "yes":
@@ -149,14 +149,14 @@ class ChatAdmin(TenantAdmin):
         if chat.kind != ChatKind.SUPPORT:
             return str(chat)
         url = reverse("workspace-conversation", args=[chat.pk])
-        return format_html('<a href="{}" title="Open the conversation">{}</a>', url, chat)
+        return format_html('<a href="{}" title="{}">{}</a>', url, _("Open the conversation"), chat)
 
     @admin.display(description=_("conversation"))
     def conversation(self, chat: Chat) -> str:
         if chat.kind != ChatKind.SUPPORT:
             return "—"
         url = reverse("workspace-conversation", args=[chat.pk])
-        return format_html('<a href="{}" class="button">Open the conversation</a>', url)
+        return format_html('<a href="{}" class="button">{}</a>', url, _("Open the conversation"))
 
     def save_model(self, request, obj, form, change):
         if change and "name" in form.changed_data:
@@ -185,7 +185,7 @@ class DeletedFilter(admin.SimpleListFilter):
     parameter_name = "deleted"
 
     def lookups(self, request, model_admin):
-        return [("no", "Not deleted"), ("yes", "Deleted")]
+        return [("no", _("Not deleted")), ("yes", _("Deleted"))]
 
     def queryset(self, request, queryset):
         if self.value() == "yes":
@@ -315,7 +315,7 @@ class InboxForm(forms.ModelForm):
                 for name in (*Inbox.SECRET_FIELDS, "phone_number_id")
             }
             for name in inbox_missing_settings(kind=kind, values=values):
-                self.add_error(name, "This field is required for this kind of inbox.")
+                self.add_error(name, _("This field is required for this kind of inbox."))
         data["timezone"] = data.get("timezone") or self.instance.timezone or "UTC"
         try:  # the service's rules for greetings, hours, time zone and keywords, on the fields
             inbox_automation_clean({f: data[f] for f in AUTOMATION_FIELDS if f in data})
@@ -353,22 +353,25 @@ class InboxAdmin(TenantAdmin):
         )
         sets = [(None, {"fields": ["name", "kind", "auto_assign", "is_active"]})]
         if obj and obj.kind != InboxKind.WEB:
-            sets.append(("Webhook", {"fields": ["webhook_url"]}))
+            sets.append((_("Webhook"), {"fields": ["webhook_url"]}))
         if channel:
             sets.append(
                 (
-                    "Channel settings",
+                    _("Channel settings"),
                     {
                         "fields": list(channel),
                         "description": None
                         if obj
-                        else "What the chosen kind needs: Telegram a bot token; WhatsApp the "
-                        "phone number id, access token (bot token) and app secret. The webhook "
-                        "secret, verify token and API token are generated when left empty.",
+                        else _(
+                            "What the chosen kind needs: Telegram a bot token; WhatsApp the "
+                            "phone number id, access token (bot token) and app secret. The "
+                            "webhook secret, verify token and API token are generated when "
+                            "left empty."
+                        ),
                     },
                 )
             )
-        sets.append(("Automation", {"fields": list(AUTOMATION_FIELDS)}))
+        sets.append((_("Automation"), {"fields": list(AUTOMATION_FIELDS)}))
         return sets
 
     def has_delete_permission(self, request, obj=None) -> bool:
@@ -396,8 +399,12 @@ class InboxAdmin(TenantAdmin):
                 self.message_user(
                     request,
                     format_html(
-                        "Copy the generated {} now: it is shown only this once. {}",
-                        "secret" if len(generated) == 1 else "secrets",
+                        "{} {}",
+                        ngettext(
+                            "Copy the generated secret now: it is shown only this once.",
+                            "Copy the generated secrets now: they are shown only this once.",
+                            len(generated),
+                        ),
                         format_html_join(
                             " ", "<code>{}</code>: <code>{}</code>", sorted(generated.items())
                         ),

@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from chats.fields import EncryptedTextField
@@ -230,8 +231,11 @@ class Chat(models.Model):
 
     def __str__(self) -> str:
         if self.kind == ChatKind.SUPPORT:
-            return self.subject or f"Support chat #{self.pk}"
-        return self.name or f"{self.get_kind_display()} chat #{self.pk}"
+            return self.subject or gettext("Support chat #%(id)s") % {"id": self.pk}
+        return self.name or gettext("%(kind)s chat #%(id)s") % {
+            "kind": self.get_kind_display(),
+            "id": self.pk,
+        }
 
     @property
     def is_support(self) -> bool:
@@ -278,7 +282,7 @@ class Membership(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.user} in {self.chat}"
+        return gettext("%(user)s in %(chat)s") % {"user": self.user, "chat": self.chat}
 
 
 class MessageKind(models.TextChoices):
@@ -350,7 +354,7 @@ class Message(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"#{self.pk} {self.kind}: {self.text[:40]}"
+        return f"#{self.pk} {self.get_kind_display()}: {self.text[:40]}"
 
     @property
     def is_deleted(self) -> bool:
@@ -383,4 +387,7 @@ class ChannelIdentity(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.username or self.name or self.external_id} on {self.inbox}"
+        return gettext("%(who)s on %(inbox)s") % {
+            "who": self.username or self.name or self.external_id,
+            "inbox": self.inbox,
+        }

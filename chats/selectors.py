@@ -34,6 +34,7 @@ from chats.models import (
     Message,
 )
 from crm.errors import NotFound
+from crm.i18n import organization_override
 from crm.tenancy import scoped
 
 HISTORY_DEFAULT_LIMIT = 50
@@ -70,7 +71,9 @@ def web_inbox_for(*, organization: Organization | int) -> Inbox:
         return inbox
     try:
         with transaction.atomic():
-            return Inbox.objects.create(organization_id=org_id, kind=InboxKind.WEB, name="Website")
+            with organization_override(org_id):
+                name = _("Website")
+            return Inbox.objects.create(organization_id=org_id, kind=InboxKind.WEB, name=name)
     except IntegrityError:  # created concurrently
         return Inbox.objects.get(organization_id=org_id, kind=InboxKind.WEB)
 

@@ -117,7 +117,7 @@ class MediaFileAdmin(TenantAdmin):
 
     @admin.display(description=_("File"))
     def download_link(self, obj: MediaFile) -> str:
-        return format_html('<a href="{}">Download</a>', _download_url(obj))
+        return format_html('<a href="{}">{}</a>', _download_url(obj), _("Download"))
 
     @admin.display(description=_("Size"), ordering="size")
     def size_display(self, obj: MediaFile) -> str:

@@ -89,7 +89,7 @@ class ChatAdmin(_BaseChatAdmin):
                 return services.chat_assign(actor=user, chat=chat, operator_id=user.pk)
             return services.chat_take(actor=user, chat=chat)
 
-        _run_on_chats(request, queryset, assign, "Assigned to you")
+        _run_on_chats(request, queryset, assign, gettext("Assigned to you"))
 
     @admin.action(description=_("Assign to…"), permissions=["change"])
     def assign_to(self, request, queryset):
@@ -103,7 +103,7 @@ class ChatAdmin(_BaseChatAdmin):
                 lambda chat: services.chat_assign(
                     actor=request.user, chat=chat, operator_id=int(chosen)
                 ),
-                "Assigned",
+                gettext("Assigned"),
             )
             return None
         return TemplateResponse(
@@ -111,7 +111,7 @@ class ChatAdmin(_BaseChatAdmin):
             "admin/operators/assign_to.html",
             {
                 **self.admin_site.each_context(request),
-                "title": "Assign chats",
+                "title": gettext("Assign chats"),
                 "opts": self.model._meta,
                 "chats": queryset.filter(kind=ChatKind.SUPPORT),
                 "operators": operators,

@@ -10,13 +10,14 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponseRedirect
 from django.utils.text import format_lazy
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from crm.errors import DomainError
 from crm.tenancy import TenantAdmin, TenantInline
 from orders import services
 from orders.models import Order, OrderEvent, OrderItem, OrderStatus, status_label
-from orders.money import format_amount
+from orders.templatetags.money import money
 
 
 def _editable(order: Order | None) -> bool:
@@ -64,7 +65,7 @@ class OrderItemInline(TenantInline, admin.TabularInline):
     def line_total(self, item: OrderItem) -> str:
         if item.pk is None:
             return "—"
-        return format_amount(item.total, item.order.currency)
+        return money(item.total, item.order.currency)
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("order")
@@ -150,7 +151,7 @@ class OrderAdmin(TenantAdmin):
 
     @admin.display(description=_("Total"), ordering="total")
     def total_display(self, order: Order) -> str:
-        return f"{format_amount(order.total, order.currency)} {order.currency}"
+        return f"{money(order.total, order.currency)} {order.currency}"
 
     def get_inlines(self, request, obj):
         return self.inlines if obj is not None else [OrderItemInline]  # no history before saving
@@ -237,4 +238,8 @@ class OrderAdmin(TenantAdmin):
                 messages.SUCCESS,
             )
         if refused:
-            self.message_user(request, "Not changed — " + " ".join(refused), messages.WARNING)
+            self.message_user(
+                request,
+                gettext("Not changed — %(refused)s") % {"refused": " ".join(refused)},
+                messages.WARNING,
+            )

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Role
@@ -119,7 +120,10 @@ class Order(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Order {self.display_number}: {self.title}"
+        return gettext("Order %(number)s: %(title)s") % {
+            "number": self.display_number,
+            "title": self.title,
+        }
 
     @property
     def display_number(self) -> str:
@@ -177,4 +181,5 @@ class OrderEvent(models.Model):
         ordering = ["id"]
 
     def __str__(self) -> str:
-        return f"{self.from_status or '—'} → {self.to_status}"
+        previous = self.get_from_status_display() if self.from_status else "—"
+        return f"{previous} → {self.get_to_status_display()}"

@@ -8,6 +8,7 @@ from django.contrib.admin.views.decorators import staff_member_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 
 from chats.api import render_chat
 from chats.payloads import message_data
@@ -21,7 +22,7 @@ def conversation_view(request: HttpRequest, chat_id: int) -> HttpResponse:
     try:
         conversation = conversation_for(request.user, chat_id)
     except NotFound:
-        raise Http404("Conversation not found.") from None
+        raise Http404(_("Conversation not found.")) from None
     chat = conversation.chat
     data = {
         "chat": render_chat(chat, viewer=request.user),
