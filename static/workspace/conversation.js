@@ -354,7 +354,7 @@ function renderHeader() {
       ? chat.assignee.id === me.id
         ? gettext("Assigned to you")
         : interpolate(gettext("Assigned to %(name)s"), { name: chat.assignee.name })
-      : gettext("Unassigned")
+      : gettext("Nobody is assigned")
     : "";
   const support = chat.kind === "support";
   const show = (action, visible) => {

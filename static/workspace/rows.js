@@ -35,7 +35,7 @@ export function rowHtml(chat) {
     : "";
   const assignee = chat.assignee
     ? `<span class="assignee"><span class="avatar avatar-xs" style="--hue:${avatarHue(chat.assignee.id)}" aria-hidden="true">${escapeHtml(initials(chat.assignee.name))}</span>${escapeHtml(personName(chat.assignee))}</span>`
-    : `<span class="assignee is-none">${escapeHtml(gettext("Unassigned"))}</span>`;
+    : `<span class="assignee is-none">${escapeHtml(gettext("No assignee"))}</span>`;
   const unread = chat.unread_count || 0;
   return `<li class="row${unread ? " is-unread" : ""}" data-chat-id="${chat.id}">
   <a class="row-link" href="/admin/inbox/${chat.id}/">

@@ -22,8 +22,8 @@ class Command(BaseCommand):
             self.stdout.write("Staff (back office and operator workspace at /admin/):")
             for login in logins:
                 if login.role != Role.CUSTOMER:
-                    self.stdout.write(f"  {login.role:<16} {login.email:<28} {login.password}")
+                    self.stdout.write(f"  {login.role:<20} {login.email:<32} {login.password}")
             self.stdout.write("Customers (cabinet at /):")
             for login in logins:
                 if login.role == Role.CUSTOMER:
-                    self.stdout.write(f"  {login.name:<16} {login.email:<28} {login.password}")
+                    self.stdout.write(f"  {login.name:<20} {login.email:<32} {login.password}")
