@@ -12,6 +12,7 @@ import pytest
 from chats.tests import test_browser as cabinet_browser
 from chats.tests.test_browser import PASSWORD, _login
 from crm.tests.daphne_servers import http_json
+from crm.tests.test_i18n_pages import english_words
 
 server = cabinet_browser.server
 browser = cabinet_browser.browser
@@ -113,6 +114,10 @@ def test_the_workspace_switches_to_russian(server, browser, width):
     page.wait_for_selector("#live-state[data-state=open]", timeout=15000)
     assert page.locator("#live-state .live-label").inner_text() == "В реальном времени"
     assert page.evaluate(FITS)
+    # What the scripts rendered too (rows, labels): Russian only. "Website" and "Acme" are the
+    # English organization's own names (its web inbox was created in English).
+    data = ("Website", "Acme", "Admin")
+    assert english_words(page.content(), data=data) == []
     status, me = http_json("GET", f"{server.url}/api/auth/me", token=admin)
     assert me["language"] == "ru"  # kept on the account
 
@@ -124,4 +129,5 @@ def test_the_workspace_switches_to_russian(server, browser, width):
     page.click(".cv-mode[data-mode=note]")
     assert page.locator("#cv-send").inner_text() == "Добавить заметку"
     assert page.evaluate(FITS)
+    assert english_words(page.content(), data=data) == []
     assert errors == []

@@ -167,3 +167,35 @@ def test_ai_health_local(client_for, operator, settings):
         "provider": "local",
         "status": "ok",
     }
+
+
+def test_a_russian_question_finds_the_russian_canned_response_with_other_endings(
+    client_for, organization, operator
+):
+    """Snowball stems: "доставку"/"доставки" asked, "Доставка" written; "возврат" apart."""
+    CannedResponseFactory(
+        organization=organization,
+        shortcut="сроки",
+        text="Доставка по Москве занимает один день, по России — от двух до пяти дней.",
+    )
+    CannedResponseFactory(
+        organization=organization, shortcut="возврат", text="Возврат денег занимает 5–7 дней."
+    )
+    conversation(
+        organization,
+        operator,
+        [("c", "Когда будет доставка в Казань?"), ("o", "В Казань везём три дня.")],
+    )
+    chat = conversation(
+        organization, operator, [("c", "Подскажите, сколько ждать доставки в Москву?")]
+    )
+    body = client_for(operator).get(f"/api/chats/{chat.pk}/suggestions?limit=3").json()
+    assert body["engine"] == "local"
+    found = [(s["text"], s["source"]) for s in body["suggestions"]]
+    assert found[0] == (
+        "Доставка по Москве занимает один день, по России — от двух до пяти дней.",
+        "canned",
+    )
+    # The past reply to "доставка" is found by its stem too; the refund answer is not offered.
+    assert ("В Казань везём три дня.", "history") in found
+    assert all("Возврат" not in text for text, _source in found)
