@@ -36,10 +36,15 @@ def supported(code: str | None) -> str | None:
 
 
 def _from_browser(request: HttpRequest) -> str | None:
-    cookie = supported(request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME))
-    if cookie:
+    return _from_cookie_or_header(
+        request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME),
+        request.META.get("HTTP_ACCEPT_LANGUAGE", ""),
+    )
+
+
+def _from_cookie_or_header(cookie: str | None, header: str) -> str | None:
+    if cookie := supported(cookie):
         return cookie
-    header = request.META.get("HTTP_ACCEPT_LANGUAGE", "")
     for code, _quality in parse_accept_lang_header(header):
         if code != "*" and (found := supported(code)):
             return found
@@ -49,11 +54,24 @@ def _from_browser(request: HttpRequest) -> str | None:
 def language_for(request: HttpRequest, user: Any = None) -> str:
     """The user's ``language``, else the language cookie or ``Accept-Language``, else the
     user's organization's ``language``, else ``LANGUAGE_CODE``."""
+    return _language(user, lambda: _from_browser(request))
+
+
+def language_for_scope(scope: dict, user: Any = None) -> str:
+    """``language_for`` of a WebSocket connection (its handshake's cookie and headers).
+    Reads the database: call it from a thread (``database_sync_to_async``)."""
+    headers = dict(scope.get("headers") or [])
+    header = headers.get(b"accept-language", b"").decode("latin-1")
+    cookie = (scope.get("cookies") or {}).get(settings.LANGUAGE_COOKIE_NAME)
+    return _language(user, lambda: _from_cookie_or_header(cookie, header))
+
+
+def _language(user: Any, from_browser) -> str:
     if user is not None and getattr(user, "is_authenticated", False):
         own = supported(user.language)
         if own:
             return own
-    found = _from_browser(request)
+    found = from_browser()
     if found:
         return found
     if user is not None and getattr(user, "is_authenticated", False):

@@ -34,12 +34,14 @@ from daphne.access import AccessLogGenerator
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.core.cache import cache
+from django.utils import translation
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 
 from accounts.models import User
 from crm.client_ip import install_daphne_forwarding, scope_ip
+from crm.i18n import language_for_scope
 
 TICKET_PARAM = "ticket"
 TOKEN_PARAM = "token"  # noqa: S105 (the query parameter's name)
@@ -118,6 +120,9 @@ class WebSocketAuthMiddleware(BaseMiddleware):
         else:
             found = await session_user(scope)
             method, user = "session", (found if found.is_authenticated else None)
+        # Errors and texts of this connection in the user's language (the consumer's handlers
+        # run in this task's context, their threads too).
+        translation.activate(await database_sync_to_async(language_for_scope)(scope, user))
         peer = scope.get("client") or ("", 0)
         scope = {
             **scope,
