@@ -93,7 +93,17 @@ class UserLanguageMiddleware(LocaleMiddleware):
     by ``language_for``. Sits after ``AuthenticationMiddleware``."""
 
     def process_request(self, request: HttpRequest) -> None:
-        activate_for(request, getattr(request, "user", None))
+        try:
+            activate_for(request, getattr(request, "user", None))
+        except Exception as exc:
+            from crm import outage
+
+            if outage.part_down(exc) is None:
+                raise
+            # The session's user cannot be read (PostgreSQL or Redis down): the browser's
+            # language; the view meets the same outage and answers 503 as it always did.
+            translation.activate(_from_browser(request) or settings.LANGUAGE_CODE)
+            request.LANGUAGE_CODE = translation.get_language()
 
 
 class JWTAuthentication(authentication.JWTAuthentication):

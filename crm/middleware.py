@@ -5,20 +5,21 @@ from __future__ import annotations
 
 from django.http import HttpRequest, JsonResponse
 from django.utils.deprecation import MiddlewareMixin
+from django.utils.translation import gettext_lazy
 
 from crm import outage
 
 _DETAIL = {
-    "database": "The database is unavailable; try again shortly.",
-    "redis": "A service this request needs is unavailable; try again shortly.",
-    "service": "A service this request needs is unavailable; try again shortly.",
+    "database": gettext_lazy("The database is unavailable; try again shortly."),
+    "redis": gettext_lazy("A service this request needs is unavailable; try again shortly."),
+    "service": gettext_lazy("A service this request needs is unavailable; try again shortly."),
 }
 
 
 def service_unavailable(part: str) -> JsonResponse:
     response = JsonResponse(
         {
-            "detail": _DETAIL.get(part, _DETAIL["redis"]),
+            "detail": str(_DETAIL.get(part, _DETAIL["redis"])),
             "code": "service_unavailable",
             "retry_after": outage.RETRY_AFTER_SECONDS,
         },

@@ -310,3 +310,25 @@ def test_the_russian_demo_organization(client_for):
     assert all(not line.isascii() for line in lines.values_list("text", flat=True))
     customers = User.objects.filter(organization=lavka, role=Role.CUSTOMER)
     assert customers.count() >= 5 and all(not c.name.isascii() for c in customers)
+
+
+def test_the_language_middleware_leaves_an_outage_to_the_view(rf):
+    """PostgreSQL down while the session's user is read: the middleware takes the browser's
+    language and lets the view meet the outage (its handling answers 503), never raising."""
+    from django.db import OperationalError
+    from django.http import HttpResponse
+    from django.utils.functional import SimpleLazyObject
+
+    def down():
+        raise OperationalError("connection refused")
+
+    request = rf.get("/chat/", HTTP_ACCEPT_LANGUAGE="ru")
+    request.user = SimpleLazyObject(down)
+    middleware = i18n.UserLanguageMiddleware(lambda r: HttpResponse("ok"))
+    with translation.override("en"):
+        assert middleware.process_request(request) is None
+        assert request.LANGUAGE_CODE == "ru" and translation.get_language() == "ru"
+    request = rf.get("/chat/")
+    request.user = SimpleLazyObject(lambda: 1 / 0)  # a bug is not an outage: it is raised
+    with pytest.raises(ZeroDivisionError):
+        middleware.process_request(request)
