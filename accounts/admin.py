@@ -121,6 +121,7 @@ class UserAdmin(TenantAdmin):
         "role",
         "organization",
         "avatar",
+        "language",
         "is_active",
         "password_link",
         "last_login",
@@ -205,6 +206,8 @@ class UserAdmin(TenantAdmin):
         }
         if changes:
             services.user_update(actor=request.user, user=user, **changes)
+        if "language" in form.changed_data:
+            services.profile_update(user=user, language=data["language"])
         if "avatar" in form.changed_data and data.get("avatar"):
             # Through the media pipeline (type, size, pixels, resize), like the profile API.
             services.profile_update(user=user, avatar=data["avatar"])
