@@ -26,6 +26,7 @@ written (``sending``) and committed *before* the call, and updated after it:
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -34,6 +35,7 @@ from django.core.files.base import ContentFile
 from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from chats import channels, events
@@ -58,8 +60,8 @@ from connectors.base import (
     RetryLater,
     StatusReport,
 )
-from connectors.models import AttemptState, OutboundAttempt, WebhookUpdate
-from crm.errors import Conflict, DomainError
+from connectors.models import AttemptState, OutboundAttempt, OutboundTemplate, WebhookUpdate
+from crm.errors import Conflict, DomainError, NotFound, ValidationFailed
 
 logger = logging.getLogger(__name__)
 
@@ -110,6 +112,81 @@ def delivery_retry(*, actor: User, message_id: int) -> Message:
 
         _enqueue_on_commit(message_deliver, message.pk)
     return message
+
+
+# --- Templates (WhatsApp) -------------------------------------------------------------------
+
+TEMPLATE_NAME_RE = re.compile(r"^[a-z0-9_]{1,512}$")
+TEMPLATE_LANGUAGE_RE = re.compile(r"^[a-z]{2,3}(_[A-Za-z0-9]{2,4})?$")
+MAX_TEMPLATE_PARAMETERS = 20
+MAX_TEMPLATE_PARAMETER_LENGTH = 1024
+
+
+def _template_clean(name: object, language: object, parameters: object) -> tuple[str, str, list]:
+    errors: dict[str, list[str]] = {}
+    name = str(name or "").strip()
+    language = str(language or "").strip()
+    if not TEMPLATE_NAME_RE.match(name):
+        errors["name"] = [_("The template's name as approved: lowercase letters, digits, _.")]
+    if not TEMPLATE_LANGUAGE_RE.match(language):
+        errors["language"] = [_("A language code such as en_US, ru or pt_BR.")]
+    if not isinstance(parameters, list) or len(parameters) > MAX_TEMPLATE_PARAMETERS:
+        errors["parameters"] = [_("A list of at most 20 texts for {{1}}, {{2}}, ...")]
+        parameters = []
+    cleaned = []
+    for value in parameters:
+        if not isinstance(value, str | int | float) or isinstance(value, bool):
+            errors["parameters"] = [_("Each parameter is a text.")]
+            break
+        value = str(value).strip()
+        if not value or len(value) > MAX_TEMPLATE_PARAMETER_LENGTH:
+            errors["parameters"] = [_("Each parameter has 1 to 1024 characters.")]
+            break
+        cleaned.append(value)
+    if errors:
+        raise ValidationFailed(
+            _("This template cannot be sent."), code=error_codes.INVALID_TEMPLATE, fields=errors
+        )
+    return name, language, cleaned
+
+
+def template_send(
+    *,
+    actor: User,
+    chat_id: int,
+    name: object,
+    language: object,
+    parameters: object = (),
+    client_id: str | None = None,
+):
+    """Send an approved template to the customer of a WhatsApp chat: allowed outside the
+    24-hour window (it is what reopens it). Stored as a message of the staff member, delivered
+    by the same task as any reply (idempotency, retries, failure). Returns the ``SendResult``."""
+    from chats.selectors import chat_for
+    from chats.services import message_send
+
+    if not actor.is_staff:
+        raise NotFound(_("Chat not found."), code=error_codes.CHAT_NOT_FOUND)
+    chat = chat_for(actor, chat_id)  # 404 for another organization's chat
+    connector = registry.connector_for(chat.inbox.kind) if chat.inbox_id else None
+    if not chat.is_support or not getattr(connector, "supports_templates", False):
+        raise Conflict(
+            _("Templates are sent only in WhatsApp conversations."),
+            code=error_codes.TEMPLATES_UNSUPPORTED,
+        )
+    name, language, values = _template_clean(name, language, list(parameters or []))
+    text = _("Template “%(name)s” (%(language)s)") % {"name": name, "language": language}
+    if values:
+        text += "\n" + "\n".join(f"{{{{{i}}}}} = {v}" for i, v in enumerate(values, 1))
+    with transaction.atomic():
+        result = message_send(
+            sender=actor, chat=chat, text=text, client_id=client_id, outside_reply_window=True
+        )
+        if result.created:
+            OutboundTemplate.objects.create(
+                message=result.message, name=name, language=language, parameters=values
+            )
+    return result
 
 
 # --- Outbound -------------------------------------------------------------------------------
@@ -255,14 +332,19 @@ def inbox_for_webhook(*, kind: str, inbox_id: int) -> Inbox | None:
     return Inbox.objects.filter(pk=inbox_id, kind=kind, is_active=True).first()
 
 
-def webhook_update_store(*, inbox: Inbox, key: str, payload: dict) -> tuple[WebhookUpdate, bool]:
-    """Write a delivery down (once per provider id) and queue its processing on commit."""
+def webhook_update_store(
+    *, inbox: Inbox, key: str, payload: dict, enqueue: bool = True
+) -> tuple[WebhookUpdate, bool]:
+    """Write a delivery down (once per provider id) and queue its processing on commit
+    (``enqueue=False``: the caller processes it now; ``connectors_resume`` picks it up if the
+    caller never finishes)."""
     from connectors.tasks import webhook_update_process
 
     try:
         with transaction.atomic():
             update = WebhookUpdate.objects.create(inbox=inbox, key=key, payload=payload)
-            _enqueue_on_commit(webhook_update_process, update.pk)
+            if enqueue:
+                _enqueue_on_commit(webhook_update_process, update.pk)
     except IntegrityError:
         return WebhookUpdate.objects.get(inbox=inbox, key=key), False
     return update, True
@@ -334,6 +416,7 @@ def _receive(inbox: Inbox, event: InboundMessage, *, final: bool) -> None:
         text=text,
         kind=kind,
         files=files,
+        sent_at=event.sent_at,
     )
     if not result.created and files:  # a racing copy stored it first: drop our copies
         from media.services import media_delete
@@ -361,10 +444,54 @@ def webhook_update_process(*, update_id: int, final: bool = False) -> None:
                 chat__inbox=inbox, external_id=event.external_id
             ).first()
             if message is not None:
-                message_delivery_status(message_id=message.pk, delivery=event.delivery)
+                message_delivery_status(
+                    message_id=message.pk, delivery=event.delivery, error=event.error
+                )
     WebhookUpdate.objects.filter(pk=update.pk).update(
         processed_at=timezone.now(), error="", attempts=F("attempts") + 1
     )
+
+
+def webhook_update_receive_now(*, inbox: Inbox, key: str, payload: dict) -> dict:
+    """Store and process a delivery inside the request (``Connector.inline``), answering with
+    the stored message's ids; a copy of a delivery answers with the first one's. When a file
+    cannot be fetched yet the task retries it and ``message_id`` is null (``pending``)."""
+    from connectors.tasks import webhook_update_process as process_task
+
+    update, _ = webhook_update_store(inbox=inbox, key=key, payload=payload, enqueue=False)
+    try:
+        webhook_update_process(update_id=update.pk)
+    except RetryFetch as exc:
+        webhook_update_failed(update_id=update.pk, error=str(exc))
+        process_task.delay(update.pk)
+    connector = registry.connector_for(inbox.kind)
+    event = next(
+        (e for e in connector.parse(update.payload) if isinstance(e, InboundMessage)), None
+    )
+    message = None
+    if event is not None:
+        message = (
+            Message.objects.filter(
+                chat__inbox=inbox,
+                chat__customer__channel_identities__inbox=inbox,
+                chat__customer__channel_identities__external_id=event.sender.external_id,
+                external_id=event.external_id,
+            )
+            .only("pk", "chat_id")
+            .first()
+        )
+    chat_id = message.chat_id if message is not None else None
+    if chat_id is None and event is not None:
+        chat_id = (
+            ChannelIdentity.objects.filter(inbox=inbox, external_id=event.sender.external_id)
+            .values_list("customer__support_chats__id", flat=True)
+            .first()
+        )
+    return {
+        "chat_id": chat_id,
+        "message_id": message.pk if message is not None else None,
+        "pending": message is None,
+    }
 
 
 def webhook_update_failed(*, update_id: int, error: str) -> None:
@@ -415,3 +542,18 @@ def connectors_resume(*, older_than: timedelta, limit: int = 500) -> tuple[int, 
     for pk in messages:
         message_deliver.delay(pk)
     return len(updates), len(messages)
+
+
+def api_channel_file_for(*, inbox_id: int, token: str):
+    """The MediaFile a signed API-channel link names: of that inbox's organization, attached
+    to a message of that inbox's chats. None otherwise."""
+    from connectors.api_channel import file_token_read
+    from media.models import MediaFile
+
+    media_id = file_token_read(token, inbox_id=inbox_id)
+    inbox = inbox_for_webhook(kind="api", inbox_id=inbox_id)
+    if media_id is None or inbox is None:
+        return None
+    return MediaFile.objects.filter(
+        pk=media_id, organization_id=inbox.organization_id, messages__chat__inbox=inbox
+    ).first()
