@@ -152,9 +152,13 @@ def _reply_window_extend(chat: Chat, *, sent_at: datetime | None) -> None:
     ends_at = min(sent_at or timezone.now(), timezone.now()) + window
     if chat.reply_window_ends_at is not None and chat.reply_window_ends_at >= ends_at:
         return
+    reopened = chat.reply_window_ends_at is None or chat.reply_window_ends_at <= timezone.now()
     chat.reply_window_ends_at = ends_at
     Chat.objects.filter(pk=chat.pk).update(reply_window_ends_at=ends_at)
-    events.chat_updated(chat)
+    if reopened:
+        # Only the opening is news; while it is open, a later end is read with the chat
+        # (clients refetch it when their countdown runs out), not sent per message.
+        events.chat_updated(chat)
 
 
 def _audience(chat: Chat) -> list[int]:

@@ -288,15 +288,22 @@ def test_a_reply_outside_the_window_is_refused_locally_and_nothing_changes(
 
 
 def test_the_window_follows_the_provider_timestamp(
-    graph, whatsapp_inbox, post_wa, client_for, operator
+    graph, whatsapp_inbox, post_wa, client_for, operator, captured
 ):
     old = int(time.time()) - 25 * 3600
     post_wa(whatsapp_inbox, wa_payload(wa_message(text="old", timestamp=old)))
     chat = Chat.objects.get()
     assert _reply(client_for(operator), chat).status_code == 409
+    captured.clear()
     post_wa(whatsapp_inbox, wa_payload(wa_message(text="new")))
+    # the window opening is announced to staff with the new end
+    [opened] = [d for t, d, _ in captured if t == "chat:updated" and d["id"] == chat.pk][:1]
+    assert opened["reply_window_ends_at"] is not None
     assert _reply(client_for(operator), chat).status_code == 201
     assert len(graph.calls("messages")) == 1
+    captured.clear()
+    post_wa(whatsapp_inbox, wa_payload(wa_message(text="while open")))
+    assert not [t for t, _, _ in captured if t == "chat:updated"]  # not per message
     # a late copy of the old message does not move the window back
     chat.refresh_from_db()
     ends_at = chat.reply_window_ends_at

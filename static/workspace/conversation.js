@@ -384,6 +384,7 @@ function setChat(data) {
 const windowBar = $("cv-window");
 const templateForm = $("cv-template");
 let windowTimer = null;
+let checkedEnd; // the window end last confirmed with the server (undefined: never)
 
 function windowClosed() {
   if (!chat.inbox || chat.inbox.kind !== "whatsapp") return false;
@@ -416,7 +417,14 @@ function renderWindow() {
   const blocked = closed && mode === "reply";
   input.disabled = blocked;
   $("cv-send").disabled = blocked;
-  if (!closed) windowTimer = setTimeout(renderWindow, 30000);
+  if (!closed) {
+    const left = Date.parse(chat.reply_window_ends_at) - Date.now();
+    windowTimer = setTimeout(renderWindow, Math.min(30000, left + 500));
+  } else if (checkedEnd !== chat.reply_window_ends_at) {
+    // The customer may have written since: the end moves without an event while it is open.
+    checkedEnd = chat.reply_window_ends_at;
+    refetchChat();
+  }
 }
 
 function toggleTemplate(open) {
