@@ -45,6 +45,9 @@ def server(tmp_path, graph_server):
         key_prefix=f"crmbrowser:{uuid.uuid4().hex[:8]}",
         MEDIA_ROOT=str(tmp_path / "media"),
         WHATSAPP_API_URL=graph_server.url,
+        # The page is what is tested: webhook deliveries and sends run in the server process
+        # (the worker's part is covered by the connector tests).
+        CELERY_TASK_ALWAYS_EAGER="true",
         **extra,
     )
     manage = [sys.executable, "manage.py"]

@@ -372,3 +372,41 @@ def test_a_template_in_a_web_chat_is_refused(graph, client_for, operator, custom
         f"/api/chats/{chat_id}/template", {"name": "hello", "language": "en"}, format="json"
     )
     assert response.status_code == 409 and response.json()["code"] == "templates_unsupported"
+
+
+def test_a_file_the_upload_checks_refuse_is_noted_not_stored(graph, whatsapp_inbox, post_wa):
+    graph.add_media("media-html", b"<html><script>alert(1)</script></html>", "text/html")
+    post_wa(
+        whatsapp_inbox,
+        wa_payload(wa_message(type="document", document={"id": "media-html", "filename": "x.pdf"})),
+    )
+    message = Message.objects.get()
+    assert not message.attachments.exists() and "x.pdf was refused" in message.text
+
+
+def test_a_timeout_after_the_request_left_is_not_sent_twice(
+    graph, wa_chat, client_for, operator, settings
+):
+    settings.CONNECTOR_TIMEOUT_SECONDS = 0.5
+    from connectors import http
+
+    http.reset()
+    graph.fail("messages", "timeout", seconds=1.5)
+    message_id = _reply(client_for(operator), wa_chat).json()["id"]
+    message = Message.objects.get(pk=message_id)
+    assert message.delivery == Delivery.FAILED
+    assert message.delivery_error["code"] == "delivery_unknown"
+    assert len(graph.calls("messages")) == 1
+    # the operator's explicit retry sends it again
+    assert client_for(operator).post(f"/api/messages/{message_id}/retry").status_code == 200
+    assert len(graph.calls("messages")) == 2
+    assert Message.objects.get(pk=message_id).delivery == Delivery.SENT
+
+
+def test_a_long_text_is_split_into_several_messages(graph, wa_chat, client_for, operator):
+    text = ("line of words\n" * 400).strip()  # 5,599 characters
+    _reply(client_for(operator), wa_chat, text=text)
+    calls = graph.calls("messages")
+    assert len(calls) == 2
+    assert all(len(c.body["text"]["body"]) <= 4096 for c in calls)
+    assert "\n".join(c.body["text"]["body"] for c in calls) == text
