@@ -191,3 +191,65 @@ def test_an_inbox_without_callback_fails_the_reply_at_once(
     message = Message.objects.get(pk=body["id"])
     assert message.delivery == Delivery.FAILED
     assert message.delivery_error["code"] == "callback_missing" and not sink.received()
+
+
+BRIDGE_PORT = 18180
+
+
+def test_the_readme_sample_bridge_checks_the_signature_and_deduplicates(
+    sink, api_inbox, api_chat, client_for, operator, tmp_path
+):
+    """The bridge in the README, run as it is printed (its network call writes to a file)."""
+    import os
+    import re
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    import httpx
+
+    from chats.models import Inbox
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    [code] = [b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if "class Hook" in b]
+    out = tmp_path / "sent.txt"
+    prelude = (
+        "def send_to_network(contact, text):\n"
+        f"    open({str(out)!r}, 'a').write(f'{{contact}}|{{text}}\\n')\n"
+    )
+    script = tmp_path / "bridge.py"
+    script.write_text(prelude + code.replace('"0.0.0.0", 8090', f'"127.0.0.1", {BRIDGE_PORT}'))
+    env = {
+        **os.environ,
+        "CRM_URL": "http://127.0.0.1:1/unused",
+        "API_TOKEN": api_inbox.token,
+        "WEBHOOK_SECRET": api_inbox.secret,
+    }
+    bridge = subprocess.Popen([sys.executable, str(script)], env=env)
+    try:
+        url = f"http://127.0.0.1:{BRIDGE_PORT}/hook"
+        for _ in range(100):
+            try:
+                httpx.post(url, content=b"{}", headers={"X-Connector-Signature": "sha256=0"})
+                break
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        Inbox.objects.filter(pk=api_inbox.pk).update(callback_url=url)
+        body = _reply(client_for(operator), api_chat, text="Delivered by the bridge")
+        assert Message.objects.get(pk=body["id"]).delivery == Delivery.SENT
+        assert out.read_text() == "+79001112233|Delivered by the bridge\n"
+        # the same delivery again (a retry after a lost answer) is dropped by the bridge
+        from connectors.models import OutboundAttempt
+
+        OutboundAttempt.objects.filter(message_id=body["id"]).delete()
+        Message.objects.filter(pk=body["id"]).update(delivery=Delivery.PENDING)
+        from connectors.tasks import message_deliver
+
+        message_deliver.apply(args=[body["id"]])
+        assert out.read_text().count("Delivered by the bridge") == 1
+        forged = httpx.post(url, content=b'{"delivery_id": "x"}', headers={})
+        assert forged.status_code == 403
+    finally:
+        bridge.terminate()
+        bridge.wait(timeout=10)
