@@ -424,6 +424,31 @@ def _receive(inbox: Inbox, event: InboundMessage, *, final: bool) -> None:
         media_delete(files=files)
 
 
+def _status_target(inbox: Inbox, external_id: str) -> int | None:
+    """The message a provider's status report is about: by its stored id, or by the attempt
+    that got the id when the send task has not finished writing the message down."""
+    found = (
+        Message.objects.filter(chat__inbox=inbox, external_id=external_id)
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if found is None:
+        found = (
+            OutboundAttempt.objects.filter(
+                message__chat__inbox=inbox,
+                provider_message_id=external_id,
+                state=AttemptState.ACCEPTED,
+            )
+            .values_list("message_id", flat=True)
+            .first()
+        )
+    return found
+
+
+def _recent(update: WebhookUpdate) -> bool:
+    return timezone.now() - update.received_at < timedelta(minutes=10)
+
+
 def webhook_update_process(*, update_id: int, final: bool = False) -> None:
     """Turn one stored delivery into messages, edits and delivery states. Safe to run twice:
     a processed delivery is skipped, and each message is unique on the provider's id."""
@@ -440,12 +465,14 @@ def webhook_update_process(*, update_id: int, final: bool = False) -> None:
         if isinstance(event, InboundMessage):
             _receive(inbox, event, final=final)
         elif isinstance(event, StatusReport):
-            message = Message.objects.filter(
-                chat__inbox=inbox, external_id=event.external_id
-            ).first()
-            if message is not None:
+            message_id = _status_target(inbox, event.external_id)
+            if message_id is None and not final and _recent(update):
+                # A report can overtake the send task writing down the provider's id: try
+                # again shortly rather than lose it (a message sent elsewhere stops trying).
+                raise RetryFetch(f"status for {event.external_id}: message not known yet")
+            if message_id is not None:
                 message_delivery_status(
-                    message_id=message.pk, delivery=event.delivery, error=event.error
+                    message_id=message_id, delivery=event.delivery, error=event.error
                 )
     WebhookUpdate.objects.filter(pk=update.pk).update(
         processed_at=timezone.now(), error="", attempts=F("attempts") + 1

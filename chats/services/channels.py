@@ -214,11 +214,13 @@ def _emit(message: Message) -> None:
 
 @transaction.atomic
 def message_delivery_sent(*, message_id: int, external_id: str) -> Message:
-    """The provider accepted the message: ``sent``, with its id kept."""
+    """The provider accepted the message: ``sent``, with its id kept. A report that overtook
+    this (``delivered``, ``read``) is not undone."""
     message = _message_locked(message_id)
     if message.delivery == Delivery.SENT and message.external_id == external_id:
         return message
-    message.delivery = Delivery.SENT
+    if message.delivery not in (Delivery.DELIVERED, Delivery.READ):
+        message.delivery = Delivery.SENT
     message.external_id = external_id
     message.delivery_error = None
     message.save(update_fields=["delivery", "external_id", "delivery_error"])

@@ -410,3 +410,36 @@ def test_a_long_text_is_split_into_several_messages(graph, wa_chat, client_for, 
     assert len(calls) == 2
     assert all(len(c.body["text"]["body"]) <= 4096 for c in calls)
     assert "\n".join(c.body["text"]["body"] for c in calls) == text
+
+
+def test_a_status_that_overtakes_the_send_task_is_kept(
+    graph, wa_chat, whatsapp_inbox, client_for, operator, post_wa
+):
+    """Meta's "delivered" can arrive before the task wrote the id down; then "sent" must not
+    move the message back."""
+    from chats.services.channels import message_delivery_sent
+    from connectors.models import AttemptState, OutboundAttempt
+
+    message_id = _reply(client_for(operator), wa_chat).json()["id"]
+    Message.objects.filter(pk=message_id).update(delivery=Delivery.PENDING, external_id=None)
+    OutboundAttempt.objects.filter(message_id=message_id).update(
+        state=AttemptState.ACCEPTED, provider_message_id="wamid.EARLY"
+    )
+    post_wa(whatsapp_inbox, wa_payload(statuses=[wa_status("wamid.EARLY", "delivered")]))
+    assert Message.objects.get(pk=message_id).delivery == Delivery.DELIVERED
+    message_delivery_sent(message_id=message_id, external_id="wamid.EARLY")
+    message = Message.objects.get(pk=message_id)
+    assert message.delivery == Delivery.DELIVERED and message.external_id == "wamid.EARLY"
+
+
+def test_a_status_of_a_message_sent_elsewhere_is_retried_then_dropped(
+    graph, whatsapp_inbox, post_wa, settings
+):
+    settings.CONNECTOR_MAX_RETRIES = 2
+    assert (
+        post_wa(whatsapp_inbox, wa_payload(statuses=[wa_status("wamid.X", "read")])).status_code
+        == 200
+    )
+    update = WebhookUpdate.objects.get()
+    assert update.processed_at is not None and update.attempts == 3
+    assert not Message.objects.exists()
