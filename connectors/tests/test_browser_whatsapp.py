@@ -14,13 +14,12 @@ import uuid
 
 import pytest
 
-from chats.tests.test_browser import PASSWORD, _database_for_server
-from chats.tests.test_browser import browser as browser  # the fixture
 from connectors.conftest import WA_NUMBER_ID, WA_SECRET, WA_TOKEN, wa_message, wa_payload
 from connectors.standins.whatsapp import GraphStandIn
 from connectors.whatsapp import signature_of
+from crm.tests.browser import ADMIN, PASSWORD, database_for_server
 from crm.tests.daphne_servers import BASE_DIR, http_json, server_environment, start_daphne
-from workspace.tests.test_browser_conversation import ADMIN, staff_page
+from workspace.tests.test_browser_conversation import staff_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -36,9 +35,10 @@ def graph_server():
 
 @pytest.fixture
 def server(tmp_path, graph_server):
+    """The shared browser server's setup, on this module's port, with the Graph stand-in."""
     from django.conf import settings
 
-    database_url, extra, drop = _database_for_server(tmp_path)
+    database_url, extra, drop = database_for_server(tmp_path)
     env = server_environment(
         database_url=database_url,
         redis_url=settings.REDIS_URL or "",
