@@ -45,6 +45,7 @@ class InboundMessage:
     files: tuple[RemoteFile, ...] = ()
     edited: bool = False
     sent_at: datetime | None = None  # the provider's timestamp (reply windows count from it)
+    account: str = ""  # the provider's account it was sent to ("": the inbox's own)
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ class StatusReport:
     external_id: str
     delivery: str
     error: dict | None = None
+    account: str = ""
 
 
 InboundEvent = InboundMessage | StatusReport
@@ -159,6 +161,11 @@ class Connector(ABC):
     def send_part(self, inbox: Inbox, recipient: str, part: OutboundPart) -> str:
         """Make one call to ``recipient`` (the customer's external id); returns the provider's
         id of what it stored ("" when it gave none). Raises ``SendError``."""
+
+    def account_of(self, inbox: Inbox) -> str:
+        """The provider's account an inbox stands for (WhatsApp: its phone number id), when
+        one webhook URL can receive the deliveries of several (one Meta app, many numbers)."""
+        return ""
 
     def map_status(self, status: str) -> str | None:
         """A provider delivery status as our ``Delivery`` value (None: ignore it)."""

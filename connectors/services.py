@@ -424,6 +424,18 @@ def _receive(inbox: Inbox, event: InboundMessage, *, final: bool) -> None:
         media_delete(files=files)
 
 
+def _inbox_for_event(connector, inbox: Inbox, account: str) -> Inbox | None:
+    """The inbox an event belongs to: the webhook's own, or, when the provider sends several
+    accounts' deliveries to one URL (one Meta app, many numbers), the organization's inbox of
+    that account. None: an account no inbox of the organization stands for."""
+    if not account or account == connector.account_of(inbox):
+        return inbox
+    siblings = Inbox.objects.filter(
+        organization_id=inbox.organization_id, kind=inbox.kind, is_active=True
+    ).select_related("organization")
+    return next((i for i in siblings if connector.account_of(i) == account), None)
+
+
 def _status_target(inbox: Inbox, external_id: str) -> int | None:
     """The message a provider's status report is about: by its stored id, or by the attempt
     that got the id when the send task has not finished writing the message down."""
@@ -459,9 +471,12 @@ def webhook_update_process(*, update_id: int, final: bool = False) -> None:
     )
     if update is None or update.processed_at is not None:
         return
-    inbox = update.inbox
-    connector = registry.connector_for(inbox.kind)
+    connector = registry.connector_for(update.inbox.kind)
     for event in connector.parse(update.payload) if connector else []:
+        inbox = _inbox_for_event(connector, update.inbox, event.account)
+        if inbox is None:
+            logger.info("Update %s: no inbox for account %s, skipped", update.pk, event.account)
+            continue
         if isinstance(event, InboundMessage):
             _receive(inbox, event, final=final)
         elif isinstance(event, StatusReport):

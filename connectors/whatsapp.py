@@ -263,6 +263,7 @@ class WhatsAppConnector(Connector):
     def parse(self, payload: dict[str, Any]) -> list[InboundEvent]:
         events: list[InboundEvent] = []
         for value in _values(payload):
+            account = str((value.get("metadata") or {}).get("phone_number_id") or "")
             names = {
                 str(c.get("wa_id")): (c.get("profile") or {}).get("name") or ""
                 for c in value.get("contacts") or []
@@ -284,6 +285,7 @@ class WhatsAppConnector(Connector):
                         text=text,
                         files=tuple(files),
                         sent_at=_timestamp(msg.get("timestamp")),
+                        account=account,
                     )
                 )
             for status in value.get("statuses") or []:
@@ -308,7 +310,7 @@ class WhatsAppConnector(Connector):
                             f"{' — ' + details if details else ''} (code {code})"
                         ),
                     }
-                events.append(StatusReport(str(status["id"]), delivery, error))
+                events.append(StatusReport(str(status["id"]), delivery, error, account))
         return events
 
     def fetch_file(self, inbox: Inbox, file: RemoteFile, *, max_size: int) -> tuple[bytes, str]:
@@ -343,6 +345,9 @@ class WhatsAppConnector(Connector):
 
     def map_status(self, status: str) -> str | None:
         return STATUSES.get(status)
+
+    def account_of(self, inbox: Inbox) -> str:
+        return inbox.phone_number_id
 
     # --- outbound ---------------------------------------------------------------------------
 

@@ -443,3 +443,17 @@ def test_a_status_of_a_message_sent_elsewhere_is_retried_then_dropped(
     update = WebhookUpdate.objects.get()
     assert update.processed_at is not None and update.attempts == 3
     assert not Message.objects.exists()
+
+
+def test_one_app_with_two_numbers_routes_each_delivery_to_its_numbers_inbox(
+    graph, whatsapp_inbox, whatsapp_inbox_for, admin_user, other_admin, post_wa
+):
+    """Meta sends every number of an app to the app's one webhook URL."""
+    second = whatsapp_inbox_for(admin_user, phone_number_id="200300400500")
+    whatsapp_inbox_for(other_admin, phone_number_id="300400500600")  # same app secret, theirs
+    post_wa(whatsapp_inbox, wa_payload(wa_message(text="to B"), phone_number_id="200300400500"))
+    post_wa(whatsapp_inbox, wa_payload(wa_message(text="to A")))
+    post_wa(whatsapp_inbox, wa_payload(wa_message(text="theirs"), phone_number_id="300400500600"))
+    assert Message.objects.get(text="to B").chat.inbox_id == second.pk
+    assert Message.objects.get(text="to A").chat.inbox_id == whatsapp_inbox.pk
+    assert not Message.objects.filter(text="theirs").exists()  # never across organizations
