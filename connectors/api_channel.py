@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 import httpx
 from django.conf import settings
 from django.core import signing
+from django.utils.translation import gettext as _
 
 from chats.models import Inbox, Message
 from chats.services.channels import ChannelSender
@@ -206,7 +207,8 @@ class ApiChannelConnector(Connector):
     def send_part(self, inbox: Inbox, recipient: str, part: OutboundPart) -> str:
         if not inbox.callback_url:
             raise Rejected(
-                "The inbox has no callback_url to deliver to.", code=error_codes.CALLBACK_MISSING
+                _("The inbox has no callback_url to deliver to."),
+                code=error_codes.CALLBACK_MISSING,
             )
         message = (
             Message.objects.select_related("chat")

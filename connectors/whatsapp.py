@@ -25,6 +25,7 @@ from typing import Any
 import httpx
 from django.conf import settings
 from django.http import HttpResponse
+from django.utils.translation import gettext as _
 
 from chats.models import Inbox, Message
 from chats.services.channels import ChannelSender
@@ -193,11 +194,11 @@ class WhatsAppConnector(Connector):
     def validate_settings(self, inbox: Inbox) -> None:
         if inbox.phone_number_id and not PHONE_NUMBER_ID_RE.match(inbox.phone_number_id):
             raise ValidationFailed(
-                "These WhatsApp settings cannot work.",
+                _("These WhatsApp settings cannot work."),
                 code=error_codes.INVALID_SETTINGS,
                 fields={
                     "phone_number_id": [
-                        "The phone number ID from WhatsApp Manager (digits), not the number."
+                        _("The phone number ID from WhatsApp Manager (digits), not the number.")
                     ]
                 },
             )

@@ -457,3 +457,18 @@ def test_one_app_with_two_numbers_routes_each_delivery_to_its_numbers_inbox(
     assert Message.objects.get(text="to B").chat.inbox_id == second.pk
     assert Message.objects.get(text="to A").chat.inbox_id == whatsapp_inbox.pk
     assert not Message.objects.filter(text="theirs").exists()  # never across organizations
+
+
+def test_the_phone_number_id_is_checked(client_for, admin_user):
+    response = client_for(admin_user).post(
+        "/api/inboxes",
+        {
+            "kind": "whatsapp",
+            "name": "WA",
+            "phone_number_id": "+1 555 000",
+            "access_token": WA_TOKEN,
+            "app_secret": "x",
+        },
+        format="json",
+    )
+    assert response.status_code == 400 and "phone_number_id" in response.json()
