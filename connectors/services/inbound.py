@@ -217,7 +217,7 @@ def webhook_update_receive_now(*, inbox: Inbox, key: str, payload: dict) -> dict
         webhook_update_process(update_id=update.pk)
     except RetryFetch as exc:
         webhook_update_failed(update_id=update.pk, error=str(exc))
-        process_task.delay(update.pk)
+        _enqueue_on_commit(process_task, update.pk)  # a broker that is down: beat resumes it
     connector = registry.connector_for(inbox.kind)
     event = next(
         (e for e in connector.parse(update.payload) if isinstance(e, InboundMessage)), None
