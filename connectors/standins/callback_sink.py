@@ -41,6 +41,7 @@ class SinkState:
     changed: threading.Condition = field(default_factory=threading.Condition)
     echo: bool = False
     files: dict[str, bytes] = field(default_factory=dict)  # path → bytes, served on GET
+    file_failures: int = 0  # the next this many GETs answer 503
 
 
 def _make_handler(state: SinkState):
@@ -54,7 +55,11 @@ def _make_handler(state: SinkState):
             """A bridge's attachment links: files added with ``add_file``."""
             with state.lock:
                 content = state.files.get(self.path)
+                failing = state.file_failures > 0
+                state.file_failures -= 1 if failing else 0
             status = 200 if content is not None else 404
+            if failing:
+                status, content = 503, None
             content = content if content is not None else b"not found"
             self.send_response(status)
             self.send_header("Content-Type", "application/octet-stream")
@@ -147,6 +152,7 @@ class CallbackSink:
         with self.state.lock:
             self.state.received.clear()
             self.state.failures.clear()
+            self.state.file_failures = 0
 
 
 def main() -> None:

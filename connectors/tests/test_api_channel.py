@@ -253,3 +253,16 @@ def test_the_readme_sample_bridge_checks_the_signature_and_deduplicates(
     finally:
         bridge.terminate()
         bridge.wait(timeout=10)
+
+
+def test_a_file_the_bridge_cannot_serve_yet_is_fetched_again_by_the_task(sink, api_inbox, post_api):
+    url = sink.add_file("/files/slow", samples.png())
+    sink.state.file_failures = 1
+    response = post_api(api_inbox, _payload(attachments=[{"url": url, "name": "slow.png"}]))
+    assert response.status_code == 200
+    # the request could not store it; the task (run at once here) did, with the file
+    message = Message.objects.get()
+    assert message.attachments.get().original_name == "slow.png"
+    assert WebhookUpdate.objects.get().processed_at is not None
+    again = post_api(api_inbox, _payload(attachments=[{"url": url, "name": "slow.png"}]))
+    assert again.json()["message_id"] == message.pk and Message.objects.count() == 1
