@@ -31,6 +31,10 @@ def pytest_configure(config) -> None:
             partial.replace(mo_path)
 
 
+# ``server`` (a real daphne on a database of its own) and ``browser`` (headless Chromium).
+pytest_plugins = ["crm.tests.browser"]
+
+
 def _clear_cache() -> None:
     if settings.REDIS_URL:
         client = cache._cache.get_client(write=True)

@@ -33,7 +33,7 @@ from chats.services.read_state import (
     _ensure_staff_read_states,
 )
 from crm import ratelimit
-from crm.errors import Forbidden, NotFound, RateLimited, ValidationFailed
+from crm.errors import Conflict, Forbidden, NotFound, RateLimited, ValidationFailed
 from crm.i18n import organization_of, organization_override
 from crm.metrics import MESSAGES_SENT
 
@@ -110,10 +110,16 @@ def message_send(
     kind: str = MessageKind.TEXT,
     attachment_ids: list[int] | None = None,
     client_id: str | None = None,
+    outside_reply_window: bool = False,
 ) -> SendResult:
     """Post a message as ``sender``. The same ``client_id`` from the same sender in the same
     chat returns the first message (``created=False``) instead of a second one, also when two
-    identical requests race (the chat lock orders them, a unique constraint backs it up)."""
+    identical requests race (the chat lock orders them, a unique constraint backs it up).
+
+    A reply that would leave through a channel whose reply window has closed (WhatsApp, 24 h
+    after the customer's last message) is refused with 409 ``reply_window_closed`` before
+    anything is stored; ``outside_reply_window`` is for what the provider accepts anyway (an
+    approved template, sent by the channel's own service)."""
     attachment_ids = [int(a) for a in (attachment_ids or [])]
     text = text or ""
     client_id = client_id or None
@@ -140,6 +146,7 @@ def message_send(
                 kind=kind,
                 attachment_ids=attachment_ids,
                 client_id=client_id,
+                outside_reply_window=outside_reply_window,
             )
     except IntegrityError:
         if client_id:  # a racing twin won: answer with its message
@@ -172,6 +179,7 @@ def _message_send_locked(
     client_id: str | None,
     external_id: str | None = None,
     files: list | None = None,
+    outside_reply_window: bool = False,
 ) -> SendResult:
     # Locking the chat row serializes sends within one chat, so message ids grow in commit
     # order (clients use them as cursors) and last_message/unread updates never interleave.
@@ -191,11 +199,21 @@ def _message_send_locked(
         existing = Message.objects.filter(chat=chat, external_id=external_id).first()
         if existing is not None:
             return SendResult(existing, False)
+    staff_only = kind == MessageKind.NOTE
+    if not outside_reply_window and channels.reply_window_closed(
+        chat=chat, kind=kind, staff_only=staff_only, from_staff=sender.is_staff
+    ):
+        raise Conflict(
+            _(
+                "The customer last wrote more than 24 hours ago: WhatsApp only delivers an "
+                "approved template now. Send a template to reopen the conversation."
+            ),
+            code=error_codes.REPLY_WINDOW_CLOSED,
+        )
     if files is None:
         files = _attachments_for(sender=sender, chat=chat, attachment_ids=attachment_ids)
     now = timezone.now()
     previous_last_id = chat.last_message_id or 0
-    staff_only = kind == MessageKind.NOTE
     outbound = channels.leaves_through_channel(
         chat=chat, kind=kind, staff_only=staff_only, from_staff=sender.is_staff
     )

@@ -9,17 +9,13 @@ from __future__ import annotations
 
 import pytest
 
-from chats.tests import test_browser as cabinet_browser
-from chats.tests.test_browser import PASSWORD, _login
+from crm.tests.browser import ADMIN, PASSWORD
 from crm.tests.daphne_servers import http_json
 from crm.tests.test_i18n_pages import english_words
 
-server = cabinet_browser.server
-browser = cabinet_browser.browser
-
+# The fixtures ``server`` and ``browser`` come from crm.tests.browser (loaded in conftest.py).
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-ADMIN = "boss@acme.example"
 FITS = "() => document.documentElement.scrollWidth <= window.innerWidth"
 PLURALS = """() => import("/static/crm/i18n.js").then((m) => [1, 2, 5, 21].map((n) =>
   m.interpolate(m.ngettext("%(count)s unread message", "%(count)s unread messages", n),
@@ -64,23 +60,15 @@ def test_the_cabinet_switches_to_russian_and_back(server, browser):
     page.click(".lang-switch button[data-language=en]")
     page.wait_for_selector("html[lang=en]")
     page.wait_for_selector("#status:has-text('Connected')", timeout=15000)
-    token = _login_as(server, "ira@example.com")
+    token = server.login("ira@example.com")
     status, me = http_json("GET", f"{server.url}/api/auth/me", token=token)
     assert status == 200 and me["language"] == "en"
     assert errors == []
 
 
-def _login_as(server, email: str) -> str:
-    status, body = http_json(
-        "POST", f"{server.url}/api/auth/login", {"email": email, "password": PASSWORD}
-    )
-    assert status == 200, body
-    return body["access"]
-
-
 @pytest.mark.parametrize("width", [1280, 390])
 def test_the_workspace_switches_to_russian(server, browser, width):
-    admin = _login(server, ADMIN)
+    admin = server.login(ADMIN)
     status, customer = http_json(
         "POST",
         f"{server.url}/api/auth/register",
