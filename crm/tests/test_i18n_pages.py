@@ -122,7 +122,7 @@ def _russian(client, path: str, status: int = 200) -> str:
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("path", ["/", "/login/", "/register/"])
+@pytest.mark.parametrize("path", ["/", "/login/", "/register/", "/admin/login/"])
 def test_anonymous_cabinet_pages_in_russian(client, path):
     assert english_words(_russian(client, path)) == []
 
