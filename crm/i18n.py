@@ -101,7 +101,7 @@ class UserLanguageMiddleware(LocaleMiddleware):
             if outage.part_down(exc) is None:
                 raise
             # The session's user cannot be read (PostgreSQL or Redis down): the browser's
-            # language; the view meets the same outage and answers 503 as it always did.
+            # language; the view meets the same outage and its handling answers.
             translation.activate(_from_browser(request) or settings.LANGUAGE_CODE)
             request.LANGUAGE_CODE = translation.get_language()
 
