@@ -188,6 +188,8 @@ def test_back_office_lists_in_russian(client, lavka, path):
     client.force_login(admin)
     html = _russian(client, path.format(order=lavka["order"].pk))
     assert english_words(html) == []
+    if path == "/admin/accounts/user/":
+        assert "4 записи" in html  # Russian plural forms, not Django's "4 users"
 
 
 @pytest.mark.django_db
