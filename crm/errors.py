@@ -43,12 +43,13 @@ class DomainError(Exception):
     default_detail: str = gettext_lazy("The request could not be completed.")
 
     def __init__(self, detail: str | None = None, *, code: str | None = None, **extra: Any):
-        # Lazy texts are read when the error is answered, in the language of that moment.
-        self.detail = detail or self.default_detail
+        # A plain string in the language of the moment (the request's or connection's): both
+        # transports put it into JSON as it is.
+        self.detail = str(detail or self.default_detail)
         if code:
             self.code = code
         self.extra = extra
-        super().__init__(str(self.detail))
+        super().__init__(self.detail)
 
     def as_dict(self) -> dict[str, Any]:
         # ``fields`` is a per-field map like DRF's validation errors: it stays at the top level.

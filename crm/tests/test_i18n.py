@@ -332,3 +332,19 @@ def test_the_language_middleware_leaves_an_outage_to_the_view(rf):
     request.user = SimpleLazyObject(lambda: 1 / 0)  # a bug is not an outage: it is raised
     with pytest.raises(ZeroDivisionError):
         middleware.process_request(request)
+
+
+def test_a_domain_errors_default_text_is_plain_text_in_the_language_of_the_moment():
+    import json
+
+    from crm.errors import Forbidden, NotFound
+
+    with translation.override("ru"):
+        error = NotFound(code="chat_not_found")
+    assert type(error.detail) is str and error.detail == "Не найдено."
+    assert json.loads(json.dumps(error.as_dict())) == {
+        "detail": "Не найдено.",
+        "code": "chat_not_found",
+    }
+    with translation.override("en"):
+        assert Forbidden().detail == "You do not have permission to perform this action."
