@@ -24,11 +24,12 @@ import hashlib
 import re
 import secrets
 import time
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, urlencode, urlparse
 
 from channels.auth import get_user as session_user
 from channels.db import database_sync_to_async
 from channels.middleware import BaseMiddleware
+from channels.security.websocket import OriginValidator
 from channels.sessions import CookieMiddleware, SessionMiddleware
 from daphne.access import AccessLogGenerator
 from django.conf import settings
@@ -97,6 +98,25 @@ def user_for_access_token(raw: str) -> User | None:
         return auth.get_user(auth.get_validated_token(raw))
     except (InvalidToken, TokenError, AuthenticationFailed):
         return None
+
+
+# --- Origin ---------------------------------------------------------------------------------
+
+
+def origin_allowed(origin: str) -> bool:
+    """The Origin rule of ``/ws/`` (``AllowedHostsOriginValidator``: its host is one of
+    ``ALLOWED_HOSTS``), for Socket.IO; an origin of ``CORS_ALLOWED_ORIGINS`` is allowed too
+    (a frontend served from another address, as the seeds' were)."""
+    if origin in settings.CORS_ALLOWED_ORIGINS:
+        return True
+    hosts = list(settings.ALLOWED_HOSTS)
+    if settings.DEBUG and not hosts:
+        hosts = ["localhost", "127.0.0.1", "[::1]"]
+    try:
+        parsed = urlparse(origin)
+    except ValueError:
+        return False
+    return OriginValidator(None, hosts).valid_origin(parsed)
 
 
 # --- Middleware -----------------------------------------------------------------------------
