@@ -147,7 +147,7 @@ class RedisManager(EventDelivery, socketio.AsyncRedisManager):
             )
         except Exception as exc:
             self.connected = False
-            outage.report("socketio", exc)
+            outage.report("socketio_publish", exc)
 
     async def _redis_listen_with_retries(self):
         retry = 0.5
@@ -162,11 +162,13 @@ class RedisManager(EventDelivery, socketio.AsyncRedisManager):
                     await self.pubsub.subscribe(self.channel)
                     subscribed = True
                     retry = 0.5
-                    outage.recovered("socketio")
+                    outage.recovered("socketio_listen")
                 async for message in self.pubsub.listen():
                     yield message
+                subscribed = False  # the subscription ended without an error: subscribe again
+                await asyncio.sleep(retry)
             except Exception as exc:
-                outage.report("socketio", exc)
+                outage.report("socketio_listen", exc)
                 subscribed = False
                 await asyncio.sleep(retry)
                 retry = min(retry * 2, MAX_RETRY_SECONDS)
