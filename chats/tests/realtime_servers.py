@@ -11,18 +11,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from crm.tests.daphne_servers import BASE_DIR, LOOPBACK, DaphneServer, start_daphne
-
-# This project's tests start their servers on these ports (free ones of the range).
-PORTS = range(
-    int(os.environ.get("TEST_PORT_MIN", 18200)), int(os.environ.get("TEST_PORT_MAX", 18299))
-)
+from crm.tests.daphne_servers import BASE_DIR, LOOPBACK, DaphneServer, free_port, start_daphne
 
 SEED = r"""
 import json
@@ -49,17 +43,6 @@ print(json.dumps({
     "chats": {k: c.pk for k, c in chats.items()},
 }))
 """
-
-
-def port_in_range() -> int:
-    for port in PORTS:
-        with socket.socket() as sock:
-            try:
-                sock.bind((LOOPBACK, port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError(f"no free port in {PORTS.start}-{PORTS.stop}")
 
 
 def embedded_environment(sqlite_path: str, **extra: str) -> dict[str, str]:
@@ -108,7 +91,7 @@ def seeded_server(**extra: str):
     _manage(env, "migrate", "--noinput", "-v0")
     output = _manage(env, "shell", "-v0", "-c", SEED)
     seed = json.loads(output.strip().splitlines()[-1])
-    server: DaphneServer = start_daphne(env, port=port_in_range())
+    server: DaphneServer = start_daphne(env, port=free_port())
     try:
         yield server, seed
     finally:

@@ -23,8 +23,7 @@ from accounts.models import Role, User
 from accounts.tests.factories import UserFactory
 from chats.models import Message
 from chats.tests.factories import internal_chat, support_chat
-from chats.tests.realtime_servers import port_in_range
-from crm.tests.daphne_servers import BASE_DIR, server_environment, start_daphne
+from crm.tests.daphne_servers import BASE_DIR, free_port, server_environment, start_daphne
 
 pytestmark = [
     pytest.mark.services,
@@ -59,8 +58,8 @@ def servers(django_db_setup, django_db_blocker):
     )
     started = []
     try:
-        started.append(start_daphne(env, port=port_in_range()))
-        started.append(start_daphne(env, port=port_in_range()))
+        started.append(start_daphne(env, port=free_port()))
+        started.append(start_daphne(env, port=free_port()))
         yield tuple(started)
     finally:
         for server in started:

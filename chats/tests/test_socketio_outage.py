@@ -15,8 +15,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from chats.tests.factories import support_chat
 from chats.tests.realtime_fixtures import sync
-from chats.tests.realtime_servers import port_in_range
-from crm.tests.daphne_servers import http_json, server_environment, start_daphne
+from crm.tests.daphne_servers import free_port, http_json, server_environment, start_daphne
 from faults.stack import PrivateRedis
 
 pytestmark = [pytest.mark.services, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -30,7 +29,7 @@ def _database_url() -> str:
 
 @pytest.fixture
 def private_redis():
-    redis_server = PrivateRedis(port=port_in_range())
+    redis_server = PrivateRedis(port=free_port())
     redis_server.start()
     yield redis_server
     redis_server.close()
@@ -54,7 +53,7 @@ async def test_redis_down_and_back(private_redis, customer, operator):
         key_prefix=f"sio-outage-{uuid.uuid4().hex[:6]}",
         LOG_LEVEL="WARNING",
     )
-    server = await asyncio.to_thread(start_daphne, env, port=port_in_range())
+    server = await asyncio.to_thread(start_daphne, env, port=free_port())
     client = socketio.AsyncClient(reconnection=False)
     heard: list[dict] = []
     client.on("message:new", lambda data: heard.append(data))

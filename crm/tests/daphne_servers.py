@@ -27,10 +27,30 @@ LOOPBACK = "127.0.0.1"
 _opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((LOOPBACK, 0))
-        return sock.getsockname()[1]
+    """A free loopback port: any, or one of ``TEST_PORTS`` (e.g. ``18200-18299``) when set, so
+    that servers of tests, benchmarks and the fault suite stay in a range. A port is handed
+    out once per process (its server may not have bound it yet)."""
+    span = os.environ.get("TEST_PORTS", "")
+    if not span:
+        with socket.socket() as sock:
+            sock.bind((LOOPBACK, 0))
+            return sock.getsockname()[1]
+    low, _, high = span.partition("-")
+    for port in range(int(low), int(high or low) + 1):
+        if port in _handed_out:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind((LOOPBACK, port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise RuntimeError(f"no free port in TEST_PORTS={span}")
 
 
 @dataclass
