@@ -27,6 +27,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import queue
+import threading
 import time
 import uuid
 from collections import OrderedDict
@@ -34,7 +36,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from asgiref.sync import async_to_sync, sync_to_async
+from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
@@ -213,10 +215,9 @@ def socketio_message(event: Event) -> str:
 _redis_clients: dict[str, Any] = {}
 
 
-def _redis_publisher():
+def _redis_publisher(url: str):
     import redis
 
-    url = settings.REDIS_URL
     client = _redis_clients.get(url)
     if client is None:
         timeout = settings.REDIS_SOCKET_TIMEOUT
@@ -229,28 +230,86 @@ def _redis_publisher():
 # After Redis failed a publish, events skip Socket.IO for this long instead of each waiting
 # for a connect timeout: requests stay fast through an outage (events are hints).
 SOCKETIO_PAUSE_SECONDS = 2.0
-_socketio_paused_until = 0.0
+# Events waiting for the publisher thread; past this many they are dropped (logged).
+SOCKETIO_QUEUE_SIZE = 10000
+
+
+class SocketIOPublisher:
+    """Publishes events to the Socket.IO channel from one thread per process, in pipelines of
+    whatever is waiting: the request that committed only queues its events (one of a send's
+    many events per staff member costs it no round trip to Redis), and order is kept."""
+
+    def __init__(self) -> None:
+        self.queue: queue.SimpleQueue[tuple[str, str, str]] = queue.SimpleQueue()
+        self.thread: threading.Thread | None = None
+        self.lock = threading.Lock()
+        self.paused_until = 0.0
+
+    def put(self, event: Event) -> None:
+        if self.queue.qsize() >= SOCKETIO_QUEUE_SIZE:
+            outage.report("socketio_publish", RuntimeError("publish queue full"))
+            return
+        self.queue.put((settings.REDIS_URL, socketio_channel(), socketio_message(event)))
+        if self.thread is None or not self.thread.is_alive():
+            with self.lock:
+                if self.thread is None or not self.thread.is_alive():
+                    self.thread = threading.Thread(
+                        target=self._run, name="socketio-publisher", daemon=True
+                    )
+                    self.thread.start()
+
+    def flush(self, timeout: float = 5.0) -> None:
+        """Wait until what was queued so far is sent (tests, shutdown)."""
+        deadline = time.monotonic() + timeout
+        while not self.queue.empty() and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    def _run(self) -> None:
+        while True:
+            batch = [self.queue.get()]
+            while len(batch) < 500:
+                try:
+                    batch.append(self.queue.get_nowait())
+                except queue.Empty:
+                    break
+            if time.monotonic() < self.paused_until:
+                continue  # Redis failed a moment ago: these are dropped, as hints
+            self._send(batch)
+
+    def _send(self, batch: list[tuple[str, str, str]]) -> None:
+        try:
+            try:
+                self._pipeline(batch)
+            except outage.REDIS_ERRORS:  # a pooled connection Redis closed: once more
+                self._pipeline(batch)
+        except Exception as exc:
+            self.paused_until = time.monotonic() + SOCKETIO_PAUSE_SECONDS
+            if outage.part_down(exc) is None:
+                logger.exception("Could not publish %d event(s) to Socket.IO", len(batch))
+            else:
+                outage.report("socketio_publish", exc)
+        else:
+            outage.recovered("socketio_publish")
+
+    @staticmethod
+    def _pipeline(batch: list[tuple[str, str, str]]) -> None:
+        by_url: dict[str, list[tuple[str, str]]] = {}
+        for url, channel, message in batch:
+            by_url.setdefault(url, []).append((channel, message))
+        for url, messages in by_url.items():
+            pipe = _redis_publisher(url).pipeline(transaction=False)
+            for channel, message in messages:
+                pipe.publish(channel, message)
+            pipe.execute()
+
+
+socketio_publisher = SocketIOPublisher()
 
 
 def _socketio_publish(event: Event) -> None:
-    """Hand the event to every process's Socket.IO server; never raises."""
-    global _socketio_paused_until
-    if not settings.REDIS_URL or time.monotonic() < _socketio_paused_until:
-        return
-    message = socketio_message(event)
-    try:
-        try:
-            _redis_publisher().publish(socketio_channel(), message)
-        except outage.REDIS_ERRORS:  # a pooled connection Redis closed: once more
-            _redis_publisher().publish(socketio_channel(), message)
-    except Exception as exc:
-        _socketio_paused_until = time.monotonic() + SOCKETIO_PAUSE_SECONDS
-        if outage.part_down(exc) is None:
-            logger.exception("Could not publish %s to Socket.IO", event.type)
-        else:
-            outage.report("socketio_publish", exc)
-    else:
-        outage.recovered("socketio_publish")
+    """Hand the event to every process's Socket.IO server (queued: never blocks or raises)."""
+    if settings.REDIS_URL:
+        socketio_publisher.put(event)
 
 
 async def _fan_out(event: Event, message: dict) -> None:
@@ -322,7 +381,7 @@ async def publish(
             _group_send_all(layer, event.groups, event.as_message()), EVENT_SEND_TIMEOUT_SECONDS
         )
     if settings.REDIS_URL:
-        await sync_to_async(_socketio_publish, thread_sensitive=False)(event)
+        _socketio_publish(event)
     else:
         for deliver in list(_local_transports):
             await deliver(event)

@@ -32,6 +32,7 @@ users = {
     "operator": UserFactory(organization=acme, role=Role.OPERATOR, name="Boris"),
     "customer": UserFactory(organization=acme, role=Role.CUSTOMER, name="Carl"),
     "other_customer": UserFactory(organization=globex, role=Role.CUSTOMER, name="Xena"),
+    "leaver": UserFactory(organization=acme, role=Role.OPERATOR, name="Lev"),
 }
 chats = {
     "support": support_chat(users["customer"]),

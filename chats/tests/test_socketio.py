@@ -251,6 +251,26 @@ async def test_the_session_cookie_needs_the_pages_origin(server, seed):
     assert client.refused["data"]["code"] == "unauthorized"
 
 
+async def test_a_deactivated_users_connections_close(server, seed):
+    async with Client(server, token=token(seed, "leaver")) as leaver:
+        closed = asyncio.Event()
+        leaver.sio.on("disconnect", lambda *reason: closed.set())
+        status, _ = await asyncio.to_thread(
+            http_json,
+            "PATCH",
+            f"{server.url}/api/users/{seed['users']['leaver']['id']}",
+            {"is_active": False},
+            token=token(seed, "admin"),
+        )
+        assert status == 200
+        await asyncio.wait_for(closed.wait(), 5)
+        assert not leaver.sio.connected
+    again = Client(server, token=token(seed, "leaver"))
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        await again.sio.connect(server.url, auth=again.auth, transports=["websocket"])
+    assert again.refused["data"]["code"] == "unauthorized"
+
+
 async def test_rooms_follow_the_chat_join_rules(server, seed):
     chat = seed["chats"]["support"]
     async with (
