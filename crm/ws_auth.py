@@ -12,6 +12,10 @@ anonymous user and closes with 4401. Tickets live in the cache (shared by every 
 ``REDIS_URL``), stored under a hash of the ticket. Single use holds across processes: of two
 connections presenting the same ticket, only the one whose delete removed the entry gets in.
 
+Socket.IO (``chats.socketio``) signs its connections in with the same functions
+(``ticket_redeem``, ``user_for_access_token``, the session) and the same Origin rule
+(``origin_allowed``).
+
 Credentials in query strings end up in access logs unless someone removes them: the
 middleware strips them from the scope, and ``RedactingAccessLog`` replaces their values in
 daphne's access log (which writes the query string of plain HTTP requests, such as a
