@@ -51,8 +51,7 @@ ReadInput = seed_request("SeedReadInput", ChatReadApi.Input, up_to="upTo", messa
 
 
 class ChatReadAlias(SeedInput, ChatReadApi):
-    """``PUT /api/chats/{id}/read`` (seed 000) and ``POST /api/messages/chat/{id}/read``
-    (seed 002), ``POST /api/unread/{id}/mark-read`` (seed 004)."""
+    """``PUT /api/chats/{id}/read`` (seed 000): our path, another method (``compat.routing``)."""
 
     http_method_names = ["put", "options"]
 
@@ -67,6 +66,8 @@ class ChatReadAlias(SeedInput, ChatReadApi):
 
 
 class MessagesChatReadAlias(SeedInput, ChatReadApi):
+    """``POST /api/messages/chat/{id}/read`` {messageIds?} (seed 002)."""
+
     http_method_names = ["post", "options"]
 
     @alias_of(
@@ -80,6 +81,8 @@ class MessagesChatReadAlias(SeedInput, ChatReadApi):
 
 
 class UnreadMarkReadAlias(MessagesChatReadAlias):
+    """``POST /api/unread/{id}/mark-read`` {messageIds?} (seed 004)."""
+
     @alias_of(
         ChatReadApi.post,
         "POST /api/chats/{chat_id}/read",

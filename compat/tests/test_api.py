@@ -579,17 +579,26 @@ def test_media_send_uploads_and_sends(
     assert MediaFile.objects.count() == 1  # the retry's upload is not kept
 
 
-def test_media_send_refusals_keep_nothing(client_for, customer, other_customer, support):
+def test_media_send_refusals_keep_nothing(
+    client_for,
+    customer,
+    other_customer,
+    support,
+    private_media_root,
+    django_capture_on_commit_callbacks,
+):
     messages = Message.objects.count()
     response = client_for(other_customer).post(
         "/api/media/send", {"media": png_file(), "chatId": support.pk}, format="multipart"
     )
     assert response.status_code == 404
-    response = client_for(customer).post(
-        "/api/media/send",
-        {"media": png_file(), "chatId": support.pk, "caption": "x" * 10_001},
-        format="multipart",
-    )
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client_for(customer).post(
+            "/api/media/send",
+            {"media": png_file(), "chatId": support.pk, "caption": "x" * 10_001},
+            format="multipart",
+        )
     assert response.status_code == 400 and response.json()["code"] == "text_too_long"
     assert Message.objects.count() == messages
     assert not MediaFile.objects.exists()
+    assert not [p for p in private_media_root.rglob("*") if p.is_file()]  # bytes removed too
