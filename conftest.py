@@ -12,6 +12,9 @@ from rest_framework.test import APIClient
 from accounts.models import Role
 from accounts.tests.factories import OrganizationFactory, UserFactory
 
+# ``server`` (a real daphne on a database of its own) and ``browser`` (headless Chromium).
+pytest_plugins = ["crm.tests.browser"]
+
 
 def _clear_cache() -> None:
     if settings.REDIS_URL:

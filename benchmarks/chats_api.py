@@ -13,15 +13,15 @@ compares each p50 with its budget; exits 1 when one is over budget.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+import scratch  # noqa: E402
 
 CHATS = 10_000
 GROUP_CHATS = 100
@@ -40,53 +40,6 @@ BUDGETS_MS = {
     "GET /api/messages/search?q=<common words>": 150.0,
     "GET /api/messages/search?q=<rare word>": 150.0,
 }
-
-
-def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rebuild", action="store_true", help="drop and refill the database")
-    parser.add_argument("--requests", type=int, default=40, help="timed requests per endpoint")
-    parser.add_argument(
-        "--budget-scale",
-        type=float,
-        default=float(os.environ.get("BENCH_BUDGET_SCALE", "1")),
-        help="multiply every budget (slower machines)",
-    )
-    return parser.parse_args()
-
-
-def bench_database_url() -> tuple[str, str, str]:
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith(("postgres://", "postgresql://")):
-        sys.exit("Set DATABASE_URL to a PostgreSQL URL (the benchmark makes its own database).")
-    parts = urlsplit(url)
-    name = f"{parts.path.lstrip('/') or 'crm'}_bench"
-    admin_url = urlunsplit(parts._replace(path="/postgres"))
-    return urlunsplit(parts._replace(path=f"/{name}")), admin_url, name
-
-
-def ensure_database(admin_url: str, name: str, rebuild: bool) -> bool:
-    """Returns True when the database is new (and must be filled)."""
-    import psycopg
-
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
-        if exists and not rebuild:
-            return False
-        if exists:
-            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return True
-
-
-def setup_django(url: str) -> None:
-    os.environ["DATABASE_URL"] = url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm.settings")
-    os.environ["DEBUG"] = "0"
-    os.environ.pop("REDIS_URL", None)  # reads only: the embedded cache is enough
-    import django
-
-    django.setup()
 
 
 def fill() -> None:
@@ -163,7 +116,8 @@ def fill() -> None:
         cur.execute("DROP INDEX IF EXISTS chats_message_text_fts")
         cur.execute(
             """
-            INSERT INTO chats_message (id, chat_id, sender_id, kind, text, staff_only, created_at)
+            INSERT INTO chats_message (id, chat_id, sender_id, kind, text, staff_only, automated,
+                                       created_at)
             SELECT m, c,
                    CASE WHEN c <= %(support)s AND (m / %(chats)s) %% 2 = 0 AND m %% 20 <> 0
                         THEN %(base_user)s + c
@@ -174,7 +128,7 @@ def fill() -> None:
                           'address','payment','return'])[1 + m %% 10] || ' ' ||
                    (ARRAY['today','tomorrow','again','please','quickly','soon','now'])
                    [1 + (m / 10) %% 7] || ' order ' || (m %% 9973),
-                   m %% 20 = 0 AND c <= %(support)s,
+                   m %% 20 = 0 AND c <= %(support)s, false,
                    now() - interval '400 days' + m * interval '30 seconds'
             FROM (SELECT m, 1 + (m - 1) %% %(chats)s AS c
                   FROM generate_series(1, %(messages)s) m) s
@@ -315,30 +269,14 @@ def measure(args: argparse.Namespace) -> int:
 
 
 def main() -> int:
-    args = parse_args()
-    url, admin_url, name = bench_database_url()
-    fresh = ensure_database(admin_url, name, args.rebuild)
-    setup_django(url)
-    if not fresh:
+    args = scratch.parse_args(__doc__, requests=40)
+
+    def filled() -> bool:
         from chats.models import Message
 
-        try:
-            fresh = Message.objects.count() < MESSAGES
-        except Exception:  # tables missing: an earlier run stopped half-way
-            fresh = True
-        if fresh:
-            from django.db import connection
+        return Message.objects.count() >= MESSAGES
 
-            connection.close()
-            ensure_database(admin_url, name, True)
-    if fresh:
-        print(f"Filling {name}: {CHATS:,} chats, {MESSAGES:,} messages ...")
-        fill()
-    else:
-        from django.core.management import call_command
-
-        print(f"Reusing {name} (--rebuild to refill).")
-        call_command("migrate", verbosity=0)
+    scratch.prepare("bench", rebuild=args.rebuild, filled=filled, fill=fill)
     return measure(args)
 
 

@@ -12,67 +12,20 @@ one, and exits 1 when a p50 is over its budget.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+import scratch  # noqa: E402
 
 CHATS = 10_000
 LONG_HISTORY = 1_000
 PASSWORD = "bench-password-1"
 BUDGET_MS = 60.0  # p50 per page (2-core machine, in-process client)
-
-
-def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rebuild", action="store_true", help="drop and refill the database")
-    parser.add_argument("--requests", type=int, default=40, help="timed requests per page")
-    parser.add_argument(
-        "--budget-scale",
-        type=float,
-        default=float(os.environ.get("BENCH_BUDGET_SCALE", "1")),
-        help="multiply the budget (slower machines)",
-    )
-    return parser.parse_args()
-
-
-def bench_database_url() -> tuple[str, str, str]:
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith(("postgres://", "postgresql://")):
-        sys.exit("Set DATABASE_URL to a PostgreSQL URL (the benchmark makes its own database).")
-    parts = urlsplit(url)
-    name = f"{parts.path.lstrip('/') or 'crm'}_bench_cv"
-    admin_url = urlunsplit(parts._replace(path="/postgres"))
-    return urlunsplit(parts._replace(path=f"/{name}")), admin_url, name
-
-
-def ensure_database(admin_url: str, name: str, rebuild: bool) -> bool:
-    """Returns True when the database is new (and must be filled)."""
-    import psycopg
-
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
-        if exists and not rebuild:
-            return False
-        if exists:
-            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return True
-
-
-def setup_django(url: str) -> None:
-    os.environ["DATABASE_URL"] = url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm.settings")
-    os.environ["DEBUG"] = "0"
-    os.environ.pop("REDIS_URL", None)  # reads only: the embedded cache is enough
-    import django
-
-    django.setup()
 
 
 def fill() -> None:
@@ -128,15 +81,16 @@ def fill() -> None:
         # every other chat: two messages.
         cur.execute(
             """
-            INSERT INTO chats_message (chat_id, sender_id, kind, text, staff_only, created_at)
+            INSERT INTO chats_message (chat_id, sender_id, kind, text, staff_only, automated,
+                                       created_at)
             SELECT 1, CASE WHEN m %% 2 = 0 THEN %(base)s + 1 ELSE %(op)s END,
                    CASE WHEN m %% 25 = 0 THEN 'note' ELSE 'text' END,
-                   'Message ' || m || ' about the parcel', m %% 25 = 0,
+                   'Message ' || m || ' about the parcel', m %% 25 = 0, false,
                    now() - (%(long)s - m) * interval '1 minute'
             FROM generate_series(1, %(long)s) m
             UNION ALL
             SELECT c, CASE WHEN m = 1 THEN %(base)s + c ELSE %(op)s END, 'text',
-                   'Hello ' || c, false, now()
+                   'Hello ' || c, false, false, now()
             FROM generate_series(2, %(chats)s) c CROSS JOIN generate_series(1, 2) m
             """,
             params,
@@ -235,30 +189,14 @@ def measure(args: argparse.Namespace) -> int:
 
 
 def main() -> int:
-    args = parse_args()
-    url, admin_url, name = bench_database_url()
-    fresh = ensure_database(admin_url, name, args.rebuild)
-    setup_django(url)
-    if not fresh:
-        from chats.models import Chat
+    args = scratch.parse_args(__doc__, requests=40)
 
-        try:
-            fresh = Chat.objects.count() < CHATS
-        except Exception:  # tables missing: an earlier run stopped half-way
-            fresh = True
-        if fresh:
-            from django.db import connection
+    def filled() -> bool:
+        from chats.models import Chat, Message
 
-            connection.close()
-            ensure_database(admin_url, name, True)
-    if fresh:
-        print(f"Filling {name}: {CHATS:,} chats, {LONG_HISTORY:,} messages in one ...")
-        fill()
-    else:
-        from django.core.management import call_command
+        return Chat.objects.count() >= CHATS and Message.objects.count() >= LONG_HISTORY
 
-        print(f"Reusing {name} (--rebuild to refill).")
-        call_command("migrate", verbosity=0)
+    scratch.prepare("bench_cv", rebuild=args.rebuild, filled=filled, fill=fill)
     return measure(args)
 
 

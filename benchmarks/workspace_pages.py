@@ -17,19 +17,16 @@ the data.
 from __future__ import annotations
 
 import argparse
-import atexit
-import os
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+import scratch  # noqa: E402
 
 CHATS = 10_000
 LONG_CHAT_MESSAGES = 1_000
@@ -37,53 +34,6 @@ STAFF = 5
 TINY_CHATS = 5
 BATCH = 2_000
 P95_BUDGET_MS = 150.0
-
-
-def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rebuild", action="store_true", help="drop and refill (PostgreSQL)")
-    parser.add_argument("--requests", type=int, default=30, help="timed requests per page")
-    parser.add_argument(
-        "--budget-scale",
-        type=float,
-        default=float(os.environ.get("BENCH_BUDGET_SCALE", "1")),
-        help="multiply every budget (slower machines)",
-    )
-    return parser.parse_args()
-
-
-def scratch_database(rebuild: bool) -> bool:
-    """Point Django at the scratch database; True when it is new and must be filled."""
-    url = os.environ.get("DATABASE_URL", "")
-    if url.startswith(("postgres://", "postgresql://")):
-        import psycopg
-
-        parts = urlsplit(url)
-        name = f"{parts.path.lstrip('/') or 'crm'}_wsbench"
-        admin_url = urlunsplit(parts._replace(path="/postgres"))
-        os.environ["DATABASE_URL"] = urlunsplit(parts._replace(path=f"/{name}"))
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
-            if exists and not rebuild:
-                return False
-            if exists:
-                conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-            conn.execute(f'CREATE DATABASE "{name}"')
-        return True
-    os.environ.pop("DATABASE_URL", None)
-    directory = tempfile.mkdtemp(prefix="wsbench-")
-    atexit.register(shutil.rmtree, directory, ignore_errors=True)
-    os.environ["SQLITE_PATH"] = str(Path(directory) / "bench.sqlite3")
-    return True
-
-
-def setup_django() -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm.settings")
-    os.environ["DEBUG"] = "0"
-    os.environ.pop("REDIS_URL", None)  # reads only: the embedded cache is enough
-    import django
-
-    django.setup()
 
 
 def _organization(slug: str, chats: int, long_chat_messages: int) -> None:
@@ -287,15 +237,17 @@ def measure(args: argparse.Namespace) -> int:
 
 
 def main() -> int:
-    args = parse_args()
-    new = scratch_database(args.rebuild)
-    setup_django()
+    args = scratch.parse_args(__doc__, requests=30, rebuild_help="drop and refill (PostgreSQL)")
+
+    def filled() -> bool:
+        from chats.models import Chat
+
+        return Chat.objects.count() >= CHATS + TINY_CHATS
+
+    scratch.prepare("wsbench", rebuild=args.rebuild, filled=filled, fill=fill, allow_sqlite=True)
     from django.db import connection
 
     print(f"Database: {connection.vendor} {connection.settings_dict['NAME']}")
-    if new:
-        print("Filling the scratch database…")
-        fill()
     return measure(args)
 
 

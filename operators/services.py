@@ -302,7 +302,8 @@ def chat_unassign(*, actor: User, chat: Chat) -> Chat:
 
 @transaction.atomic
 def chat_take(*, actor: User, chat: Chat) -> Chat:
-    """Any staff member takes an unassigned open chat. Of two taking at once, the second waits
+    """Any staff member takes an unassigned open or pending chat; taking a pending one (the
+    bot's, or parked) opens it — the person takes over. Of two taking at once, the second waits
     for the first's row lock and then gets ``409 chat_already_assigned``."""
     chat = _locked_support_chat(actor, chat.pk)
     if chat.assignee_id == actor.pk:
@@ -312,8 +313,20 @@ def chat_take(*, actor: User, chat: Chat) -> Chat:
             f"The chat is already assigned to {chat.assignee}.",
             code=error_codes.CHAT_ALREADY_ASSIGNED,
         )
-    if chat.status != ChatStatus.OPEN:
-        raise Conflict("Only an open chat can be taken.", code=error_codes.CHAT_NOT_OPEN)
+    if chat.status == ChatStatus.CLOSED:
+        raise Conflict(
+            "A closed chat cannot be taken; reopen it first.", code=error_codes.CHAT_NOT_OPEN
+        )
+    if chat.status == ChatStatus.PENDING:
+        chat.status = ChatStatus.OPEN
+        chat.save(update_fields=["status"])
+        audit_record(
+            actor=actor,
+            organization=chat.organization_id,
+            verb="chat.status_changed",
+            target=chat,
+            data={"from": ChatStatus.PENDING, "to": ChatStatus.OPEN},
+        )
     profiles = _lock_queue(chat.organization_id)
     _assignee_set(
         chat,

@@ -6,120 +6,18 @@ Marked ``browser``: skipped without Chromium on a developer machine, a failure i
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import sys
-import uuid
-
 import pytest
 
-from crm.tests.daphne_servers import BASE_DIR, http_json, server_environment, start_daphne
+from crm.tests.browser import PASSWORD
+from crm.tests.browser import database_for_server as _database_for_server  # noqa: F401
+from crm.tests.daphne_servers import http_json
 
+# The fixtures ``server`` and ``browser`` come from crm.tests.browser (loaded in conftest.py).
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--headless=new",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-PASSWORD = "a-Long-pass-77"
-
-
-def _database_for_server(tmp_path) -> tuple[str, dict[str, str], callable]:
-    """A fresh database the server process owns: SQLite file, or a new PostgreSQL database."""
-    from django.conf import settings
-
-    default = settings.DATABASES["default"]
-    if default["ENGINE"].endswith("sqlite3"):
-        return "", {"SQLITE_PATH": str(tmp_path / "browser.sqlite3")}, lambda: None
-    import psycopg
-
-    name = f"crm_browser_{uuid.uuid4().hex[:10]}"
-    params = {
-        "host": default["HOST"] or "127.0.0.1",
-        "port": default["PORT"] or 5432,
-        "user": default["USER"],
-        "dbname": "postgres",
-    }
-    with psycopg.connect(**params, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-    def drop() -> None:
-        with psycopg.connect(**params, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-    url = f"postgres://{params['user']}@{params['host']}:{params['port']}/{name}"
-    return url, {}, drop
-
-
-@pytest.fixture
-def server(tmp_path):
-    from django.conf import settings
-
-    database_url, extra, drop = _database_for_server(tmp_path)
-    env = server_environment(
-        database_url=database_url,
-        redis_url=settings.REDIS_URL or "",
-        key_prefix=f"crmbrowser:{uuid.uuid4().hex[:8]}",
-        MEDIA_ROOT=str(tmp_path / "media"),
-        **extra,
-    )
-    manage = [sys.executable, "manage.py"]
-    subprocess.run(
-        [*manage, "migrate", "--noinput", "-v0"], cwd=BASE_DIR, env=env, check=True, timeout=300
-    )
-    subprocess.run(
-        [
-            *manage,
-            "create_organization",
-            "acme",
-            "--name",
-            "Acme",
-            "--admin-email",
-            "boss@acme.example",
-            "--admin-password",
-            PASSWORD,
-        ],
-        cwd=BASE_DIR,
-        env=env,
-        check=True,
-        timeout=120,
-    )
-    daphne = start_daphne(env)
-    try:
-        yield daphne
-    finally:
-        daphne.stop()
-        drop()
-
-
-@pytest.fixture
-def browser():
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(f"Chromium not found at {CHROMIUM}: `make test` installs it (Debian chromium).")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 def _login(server, email: str) -> str:
-    status, body = http_json(
-        "POST", f"{server.url}/api/auth/login", {"email": email, "password": PASSWORD}
-    )
-    assert status == 200, body
-    return body["access"]
+    return server.login(email)
 
 
 def test_customer_chats_live_with_an_operator(server, browser, tmp_path):

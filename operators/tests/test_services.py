@@ -150,6 +150,23 @@ def test_take_refuses_an_assigned_or_closed_chat(chat, operator, senior_operator
     assert exc.value.code == "chat_closed"
 
 
+def test_taking_a_pending_chat_opens_it_and_takes_it_from_the_bot(
+    chat, operator, captured, django_capture_on_commit_callbacks
+):
+    chat.status = ChatStatus.PENDING
+    chat.save(update_fields=["status"])
+    with django_capture_on_commit_callbacks(execute=True):
+        services.chat_take(actor=operator, chat=chat)
+    events = captured
+    chat.refresh_from_db()
+    assert (chat.status, chat.assignee_id) == (ChatStatus.OPEN, operator.pk)
+    assert [row[1] for row in audit_rows(chat)] == ["chat.status_changed", "chat.taken"]
+    assert audit_rows(chat)[0][2] == {"from": "pending", "to": "open"}
+    updated = [data for kind, data, _groups in events if kind == "chat:updated"]
+    assert updated and updated[-1]["status"] == "open"
+    assert updated[-1]["assignee"]["id"] == operator.pk
+
+
 def test_permissions_by_role(chat, operator, senior_operator, admin_user, customer):
     with pytest.raises(Forbidden):
         services.chat_assign(actor=operator, chat=chat, operator_id=operator.pk)

@@ -357,7 +357,7 @@ function renderHeader() {
     document.querySelector(`[data-action="${action}"]`).hidden = !(support && visible);
   };
   const closed = chat.status === "closed";
-  show("take", !chat.assignee && chat.status === "open");
+  show("take", !chat.assignee && chat.status !== "closed");
   show("assign", isSenior && !closed);
   show("unassign", !!chat.assignee && (isSenior || chat.assignee.id === me.id));
   show("pending", chat.status === "open");

@@ -8,17 +8,14 @@ from __future__ import annotations
 
 import pytest
 
-from chats.tests import test_browser as cabinet_browser
-from chats.tests.test_browser import PASSWORD, _login
+from chats.tests.test_browser import _login
+from crm.tests.browser import ADMIN, PASSWORD
 from crm.tests.daphne_servers import http_json
 
-# The cabinet browser tests' real daphne server and headless Chromium.
-server = cabinet_browser.server
-browser = cabinet_browser.browser
+# The fixtures ``server`` and ``browser`` come from crm.tests.browser (loaded in conftest.py).
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-ADMIN = "boss@acme.example"
 FITS = "() => document.documentElement.scrollWidth <= window.innerWidth"
 
 

@@ -6,110 +6,19 @@ context. Marked ``browser``: skipped without Chromium on a developer machine, a 
 from __future__ import annotations
 
 import statistics
-import subprocess
-import sys
 import time
-import uuid
 from io import BytesIO
-from unittest import mock
 
 import pytest
 from PIL import Image
 
-from chats.tests.test_browser import PASSWORD, _database_for_server
-from chats.tests.test_browser import browser as browser  # the fixture
-from crm.tests import daphne_servers
-from crm.tests.daphne_servers import BASE_DIR, http_json, server_environment, start_daphne
+from crm.tests.browser import ADMIN, PASSWORD
+from crm.tests.browser import BrowserServer as Server  # noqa: F401
 
+# The fixtures ``server`` and ``browser`` come from crm.tests.browser (loaded in conftest.py).
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-ADMIN = "boss@acme.example"
 OPERATOR = "oscar@acme.example"
-
-
-class Server:
-    """A daphne process that can be stopped and started again on the same port."""
-
-    def __init__(self, env: dict[str, str]):
-        self.env = env
-        self.daphne = start_daphne(env)
-
-    @property
-    def url(self) -> str:
-        return self.daphne.url
-
-    def restart(self, between=None) -> None:
-        port = self.daphne.port
-        self.daphne.stop()
-        if between is not None:
-            between()
-        with mock.patch.object(daphne_servers, "free_port", return_value=port):
-            self.daphne = start_daphne(self.env)
-
-    def manage(self, *args: str, timeout: int = 120) -> str:
-        done = subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=BASE_DIR,
-            env=self.env,
-            check=True,
-            timeout=timeout,
-            capture_output=True,
-            text=True,
-        )
-        return done.stdout
-
-    def login(self, email: str) -> str:
-        status, body = http_json(
-            "POST", f"{self.url}/api/auth/login", {"email": email, "password": PASSWORD}
-        )
-        assert status == 200, body
-        return body["access"]
-
-    def call(self, method: str, path: str, body=None, *, token: str) -> dict:
-        status, answer = http_json(method, f"{self.url}{path}", body, token=token)
-        assert status < 300, (status, answer)
-        return answer
-
-
-@pytest.fixture
-def server(tmp_path):
-    from django.conf import settings
-
-    database_url, extra, drop = _database_for_server(tmp_path)
-    env = server_environment(
-        database_url=database_url,
-        redis_url=settings.REDIS_URL or "",
-        key_prefix=f"crmbrowser:{uuid.uuid4().hex[:8]}",
-        MEDIA_ROOT=str(tmp_path / "media"),
-        **extra,
-    )
-    manage = [sys.executable, "manage.py"]
-    subprocess.run(
-        [*manage, "migrate", "--noinput", "-v0"], cwd=BASE_DIR, env=env, check=True, timeout=300
-    )
-    subprocess.run(
-        [
-            *manage,
-            "create_organization",
-            "acme",
-            "--name",
-            "Acme",
-            "--admin-email",
-            ADMIN,
-            "--admin-password",
-            PASSWORD,
-        ],
-        cwd=BASE_DIR,
-        env=env,
-        check=True,
-        timeout=120,
-    )
-    running = Server(env)
-    try:
-        yield running
-    finally:
-        running.daphne.stop()
-        drop()
 
 
 def png(color: str) -> bytes:
