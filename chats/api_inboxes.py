@@ -34,7 +34,10 @@ def inbox_data(inbox: Inbox, request: Request | None = None) -> dict:
         "timezone": inbox.timezone,
         "bot_enabled": inbox.bot_enabled,
         "handoff_keywords": inbox.handoff_keywords,
-        "secrets_set": {field: bool(getattr(inbox, field)) for field in Inbox.SECRET_FIELDS},
+        "secrets_set": {
+            **{field: bool(getattr(inbox, field)) for field in Inbox.SECRET_FIELDS},
+            "access_token": bool(inbox.bot_token),
+        },
         "webhook_url": webhook_url,
         "created_at": inbox.created_at,
     }
@@ -43,6 +46,7 @@ def inbox_data(inbox: Inbox, request: Request | None = None) -> dict:
 class _Settings(serializers.Serializer):
     auto_assign = serializers.BooleanField(required=False)
     bot_token = serializers.CharField(max_length=512, required=False, allow_blank=True)
+    access_token = serializers.CharField(max_length=512, required=False, allow_blank=True)
     phone_number_id = serializers.CharField(max_length=64, required=False, allow_blank=True)
     app_secret = serializers.CharField(max_length=256, required=False, allow_blank=True)
     verify_token = serializers.CharField(max_length=256, required=False, allow_blank=True)

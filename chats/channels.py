@@ -1,13 +1,18 @@
 """What chats needs to know about messaging channels, without importing the connectors app:
 the connectors register one ``ChannelSupport`` per inbox kind in their ``AppConfig.ready()``.
 
-Chats asks it three things: are an inbox's settings valid, which URL does the provider call,
-and does a message leave through the channel (then it is stored with ``delivery=pending``).
+Chats asks it four things: are an inbox's settings valid, which URL does the provider call,
+does a message leave through the channel (then it is stored with ``delivery=pending``), and
+does the channel limit free-form replies to a window after the customer's last message
+(``reply_window``, WhatsApp's 24 hours; the connector keeps ``Chat.reply_window_ends_at``).
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import TYPE_CHECKING, Protocol
+
+from django.utils import timezone
 
 if TYPE_CHECKING:
     from chats.models import Chat, Inbox, Message
@@ -15,6 +20,8 @@ if TYPE_CHECKING:
 
 class ChannelSupport(Protocol):
     kind: str
+    # How long after the customer's last message a free-form reply may leave (None: always).
+    reply_window: timedelta | None
 
     def validate_settings(self, inbox: Inbox) -> None:
         """Raise ``crm.errors.ValidationFailed`` for settings this channel cannot work with."""
@@ -70,3 +77,21 @@ def message_leaves_through_channel(message: Message) -> bool:
         from_staff=bool(sender is not None and sender.is_staff),
         automated=bool(getattr(message, "automated", False)),
     )
+
+
+def reply_window_of(kind: str) -> timedelta | None:
+    support = channel_for(kind)
+    return getattr(support, "reply_window", None) if support is not None else None
+
+
+def reply_window_closed(*, chat: Chat, kind: str, staff_only: bool, from_staff: bool) -> bool:
+    """Whether a message would leave through a channel whose reply window has closed (checked
+    under the chat lock, before anything is stored). Notes and system lines are never refused."""
+    if not leaves_through_channel(
+        chat=chat, kind=kind, staff_only=staff_only, from_staff=from_staff
+    ):
+        return False
+    if reply_window_of(chat.inbox.kind) is None:
+        return False
+    ends_at = chat.reply_window_ends_at
+    return ends_at is None or ends_at <= timezone.now()

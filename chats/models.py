@@ -49,6 +49,8 @@ class Inbox(models.Model):
     # inbox its secret belongs to, so a secret sent to another inbox's URL is told apart.
     webhook_secret_digest = models.CharField(max_length=64, blank=True, db_index=True)
     api_token = EncryptedTextField(blank=True)
+    # A keyed fingerprint of api_token: a bridge's token sent to another inbox's URL is told apart.
+    api_token_digest = models.CharField(max_length=64, blank=True, db_index=True)
     callback_url = models.URLField(max_length=500, blank=True)
     # Automation (every kind): the inbox's own replies to customers, see the automation app.
     greeting = models.TextField(blank=True, help_text="First reply to a new conversation.")
@@ -191,6 +193,10 @@ class Chat(models.Model):
     )
     last_message_at = models.DateTimeField(null=True, blank=True)
     last_activity_at = models.DateTimeField(default=timezone.now)
+    # Channels with a customer service window (WhatsApp): until when a free-form reply may
+    # leave, from the provider's timestamp of the customer's last message. Written by the
+    # channel's receive path under the chat lock; null = closed (or no window on this channel).
+    reply_window_ends_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:

@@ -71,6 +71,9 @@ class ChatOutput(serializers.Serializer):
     last_message = MessageOutput(allow_null=True)
     last_message_at = serializers.DateTimeField(allow_null=True)
     last_activity_at = serializers.DateTimeField()
+    reply_window_ends_at = serializers.DateTimeField(
+        allow_null=True, help_text="WhatsApp: until when a free-form reply may be sent."
+    )
     created_at = serializers.DateTimeField()
     unread_count = serializers.IntegerField(allow_null=True)
     participants = UserBriefOutput(many=True)

@@ -100,6 +100,7 @@ def chat_data(
         "last_message": message_data(last_message) if last_message is not None else None,
         "last_message_at": last_message_at,
         "last_activity_at": last_activity_at,
+        "reply_window_ends_at": chat.reply_window_ends_at,
         "created_at": chat.created_at,
         "unread_count": unread_count,
         "participants": [user_brief(u) for u in participants or ()],

@@ -10,13 +10,14 @@ from __future__ import annotations
 import enum
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from chats.services.channels import ChannelSender
 from connectors import error_codes
 
 if TYPE_CHECKING:
-    from django.http import HttpRequest
+    from django.http import HttpRequest, HttpResponse
 
     from chats.models import Inbox, Message
 
@@ -43,6 +44,8 @@ class InboundMessage:
     text: str = ""
     files: tuple[RemoteFile, ...] = ()
     edited: bool = False
+    sent_at: datetime | None = None  # the provider's timestamp (reply windows count from it)
+    account: str = ""  # the provider's account it was sent to ("": the inbox's own)
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,7 @@ class StatusReport:
     external_id: str
     delivery: str
     error: dict | None = None
+    account: str = ""
 
 
 InboundEvent = InboundMessage | StatusReport
@@ -112,6 +116,19 @@ class FetchError(Exception):
 
 class Connector(ABC):
     kind: ClassVar[str]
+    # Free-form replies may leave only this long after the customer's last message (None: any
+    # time). Chats reads it through ``chats.channels`` and refuses replies outside it.
+    reply_window: ClassVar[timedelta | None] = None
+    # Webhook bodies larger than this are refused (413) before they are parsed.
+    max_body: ClassVar[int] = 1024 * 1024
+    # The sender waits for the stored message's ids (our own API channel): a delivery is
+    # processed inside the webhook request rather than by a task.
+    inline: ClassVar[bool] = False
+
+    def handshake(self, request: HttpRequest, inbox: Inbox) -> HttpResponse | None:
+        """The answer to a ``GET`` of the webhook URL (a provider's subscription check);
+        None: the channel has none (405)."""
+        return None
 
     def webhook_path(self, inbox: Inbox) -> str:
         return f"/api/webhooks/{self.kind}/{inbox.pk}"
@@ -145,6 +162,43 @@ class Connector(ABC):
         """Make one call to ``recipient`` (the customer's external id); returns the provider's
         id of what it stored ("" when it gave none). Raises ``SendError``."""
 
+    def account_of(self, inbox: Inbox) -> str:
+        """The provider's account an inbox stands for (WhatsApp: its phone number id), when
+        one webhook URL can receive the deliveries of several (one Meta app, many numbers)."""
+        return ""
+
     def map_status(self, status: str) -> str | None:
         """A provider delivery status as our ``Delivery`` value (None: ignore it)."""
         return None
+
+
+def split_text(text: str, limit: int) -> list[str]:
+    """Pieces of at most ``limit`` characters, cut at the last line break, else the last space
+    of each window (a hard cut only for a word longer than the limit)."""
+    parts: list[str] = []
+    rest = text
+    while len(rest) > limit:
+        window = rest[: limit + 1]
+        cut = window.rfind("\n")
+        if cut < limit // 2:
+            cut = window.rfind(" ")
+        if cut <= 0:
+            cut = limit
+        piece = rest[:cut].rstrip()
+        if piece:
+            parts.append(piece)
+        rest = rest[cut:].lstrip(" \n")
+    if rest.strip() or not parts:
+        parts.append(rest)
+    return parts
+
+
+def stored_file(media_id: int | None) -> tuple[str, bytes, str]:
+    """Name, bytes and MIME type of a stored attachment, from wherever it is held now."""
+    from media.models import MediaFile
+    from media.storage import local_storage, remote_storage
+
+    media = MediaFile.objects.get(pk=media_id)
+    storage = local_storage() if media.held_locally else remote_storage()
+    with storage.open(media.file.name, "rb") as fh:
+        return media.original_name or "file", fh.read(), media.mime

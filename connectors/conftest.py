@@ -128,3 +128,212 @@ def post_update(client):
         )
 
     return post
+
+
+# --- WhatsApp Cloud API -----------------------------------------------------------------------
+
+WA_TOKEN = "EAAGstandin-access-token-0123456789"  # noqa: S105 (a test token)
+WA_SECRET = "wa-app-secret-0123456789abcdef"  # noqa: S105 (a test secret)
+WA_NUMBER_ID = "109876543210987"
+_wa_ids = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def _graph_server():
+    from connectors.standins.whatsapp import GraphStandIn
+
+    server = GraphStandIn(tokens={WA_TOKEN}).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def graph(_graph_server, settings, request):
+    """The Graph API stand-in, empty, with ``WHATSAPP_API_URL`` pointing at it."""
+    from connectors import http
+    from crm.celery import app
+
+    eager = app.conf.task_always_eager
+    if "celery_worker" not in request.fixturenames:
+        app.conf.task_always_eager = True
+    _graph_server.reset()
+    settings.WHATSAPP_API_URL = _graph_server.url
+    settings.CONNECTOR_RETRY_BACKOFF = 0.05
+    settings.CONNECTOR_TIMEOUT_SECONDS = 2.0
+    http.reset()
+    yield _graph_server
+    _graph_server.reset()
+    if "celery_worker" not in request.fixturenames:
+        app.conf.task_always_eager = eager
+
+
+@pytest.fixture
+def whatsapp_inbox_for():
+    from chats.services import inbox_create
+
+    def make(admin, *, phone_number_id: str = WA_NUMBER_ID, app_secret: str = WA_SECRET):
+        inbox, generated = inbox_create(
+            actor=admin,
+            kind="whatsapp",
+            name="WhatsApp",
+            phone_number_id=phone_number_id,
+            access_token=WA_TOKEN,
+            app_secret=app_secret,
+        )
+        inbox.generated = generated
+        return inbox
+
+    return make
+
+
+@pytest.fixture
+def whatsapp_inbox(admin_user, whatsapp_inbox_for):
+    return whatsapp_inbox_for(admin_user)
+
+
+def wa_message(
+    *,
+    wa_id: str = "79001234567",
+    text: str | None = "Hello!",
+    message_id: str | None = None,
+    timestamp: int | None = None,
+    **content,
+) -> dict:
+    import time as _time
+
+    msg = {
+        "from": wa_id,
+        "id": message_id or f"wamid.IN{next(_wa_ids):08d}",
+        "timestamp": str(timestamp if timestamp is not None else int(_time.time())),
+        "type": "text",
+    }
+    if content:
+        msg.update(content)
+    elif text is not None:
+        msg["text"] = {"body": text}
+    return msg
+
+
+def wa_payload(
+    *messages: dict,
+    statuses: list[dict] | None = None,
+    phone_number_id: str = WA_NUMBER_ID,
+    name: str = "Maria",
+) -> dict:
+    value = {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "15550001111", "phone_number_id": phone_number_id},
+    }
+    if messages:
+        value["contacts"] = [{"profile": {"name": name}, "wa_id": m["from"]} for m in messages[:1]]
+        value["messages"] = list(messages)
+    if statuses:
+        value["statuses"] = statuses
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "1234567890", "changes": [{"value": value, "field": "messages"}]}],
+    }
+
+
+def wa_status(wamid: str, status: str, *, wa_id: str = "79001234567", errors=None) -> dict:
+    import time as _time
+
+    item = {
+        "id": wamid,
+        "status": status,
+        "timestamp": str(int(_time.time())),
+        "recipient_id": wa_id,
+    }
+    if errors:
+        item["errors"] = errors
+    return item
+
+
+@pytest.fixture
+def post_wa(client):
+    """``post_wa(inbox, payload, secret=WA_SECRET, signature=None)``: POST it signed."""
+    import json
+
+    from connectors.whatsapp import signature_of
+
+    def post(inbox, payload, *, secret: str = WA_SECRET, signature=_INBOX, inbox_id=None):
+        body = json.dumps(payload).encode()
+        headers = {}
+        signature = signature_of(body, secret) if signature is _INBOX else signature
+        if signature is not None:
+            headers["HTTP_X_HUB_SIGNATURE_256"] = signature
+        return client.post(
+            f"/api/webhooks/whatsapp/{inbox_id or inbox.pk}",
+            data=body,
+            content_type="application/json",
+            **headers,
+        )
+
+    return post
+
+
+# --- API channel ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def _sink_server():
+    from connectors.standins.callback_sink import CallbackSink
+
+    server = CallbackSink().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def sink(_sink_server, settings, request):
+    from connectors import http
+    from crm.celery import app
+
+    eager = app.conf.task_always_eager
+    if "celery_worker" not in request.fixturenames:
+        app.conf.task_always_eager = True
+    _sink_server.reset()
+    settings.CONNECTOR_RETRY_BACKOFF = 0.05
+    settings.CONNECTOR_TIMEOUT_SECONDS = 2.0
+    http.reset()
+    yield _sink_server
+    _sink_server.reset()
+    if "celery_worker" not in request.fixturenames:
+        app.conf.task_always_eager = eager
+
+
+@pytest.fixture
+def api_inbox_for(sink):
+    from chats.services import inbox_create
+
+    def make(admin, **settings):
+        inbox, generated = inbox_create(
+            actor=admin, kind="api", name="Bridge", callback_url=sink.url, **settings
+        )
+        inbox.token = generated["api_token"]
+        inbox.secret = generated["webhook_secret"]
+        return inbox
+
+    return make
+
+
+@pytest.fixture
+def api_inbox(admin_user, api_inbox_for):
+    return api_inbox_for(admin_user)
+
+
+@pytest.fixture
+def post_api(client):
+    import json
+
+    def post(inbox, payload, *, token=_INBOX, inbox_id=None):
+        token = inbox.token if token is _INBOX else token
+        headers = {"HTTP_AUTHORIZATION": f"Bearer {token}"} if token is not None else {}
+        return client.post(
+            f"/api/webhooks/api/{inbox_id or inbox.pk}",
+            data=json.dumps(payload),
+            content_type="application/json",
+            **headers,
+        )
+
+    return post

@@ -59,3 +59,19 @@ class OutboundAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"message {self.message_id} part {self.part}: {self.state}"
+
+
+class OutboundTemplate(models.Model):
+    """An approved WhatsApp template a staff member sent (``POST /api/chats/{id}/template``):
+    the message row shows it in the chat, this row tells the send task what to call."""
+
+    tenant_path = "message__chat__organization"
+
+    message = models.OneToOneField("chats.Message", on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=512)
+    language = models.CharField(max_length=16)
+    parameters = models.JSONField(default=list)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"template {self.name} ({self.language}) of message {self.message_id}"

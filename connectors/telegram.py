@@ -31,7 +31,9 @@ from connectors.base import (
     RemoteFile,
     RetryLater,
     Verdict,
+    stored_file,
 )
+from connectors.base import split_text as base_split_text
 from crm import crypto
 from crm.errors import ValidationFailed
 
@@ -69,24 +71,7 @@ def api_url(token: str, method: str) -> str:
 
 
 def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
-    """Pieces of at most ``limit`` characters, cut at the last line break, else the last space
-    of each window (a hard cut only for a word longer than the limit)."""
-    parts: list[str] = []
-    rest = text
-    while len(rest) > limit:
-        window = rest[: limit + 1]
-        cut = window.rfind("\n")
-        if cut < limit // 2:
-            cut = window.rfind(" ")
-        if cut <= 0:
-            cut = limit
-        piece = rest[:cut].rstrip()
-        if piece:
-            parts.append(piece)
-        rest = rest[cut:].lstrip(" \n")
-    if rest.strip() or not parts:
-        parts.append(rest)
-    return parts
+    return base_split_text(text, limit)
 
 
 def _call_error(method: str, response: httpx.Response) -> Exception:
@@ -364,11 +349,4 @@ class TelegramConnector(Connector):
         return call(inbox.bot_token, "getMe", json={})
 
 
-def _stored_file(media_id: int | None) -> tuple[str, bytes, str]:
-    from media.models import MediaFile
-    from media.storage import local_storage, remote_storage
-
-    media = MediaFile.objects.get(pk=media_id)
-    storage = local_storage() if media.held_locally else remote_storage()
-    with storage.open(media.file.name, "rb") as fh:
-        return media.original_name or "file", fh.read(), media.mime
+_stored_file = stored_file

@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "workspace",
     "automation",
     "connectors",
+    "compat",
 ]
 
 MIDDLEWARE = [
@@ -249,6 +250,13 @@ CELERY_BEAT_SCHEDULE["connectors-resume"] = {
 # from SECRET_KEY, so rotating SECRET_KEY without setting this makes stored secrets unreadable.
 FIELD_ENCRYPTION_KEY = env.str("FIELD_ENCRYPTION_KEY", default="")
 TELEGRAM_API_URL = env.str("TELEGRAM_API_URL", default="https://api.telegram.org").rstrip("/")
+WHATSAPP_API_URL = env.str("WHATSAPP_API_URL", default="https://graph.facebook.com/v21.0").rstrip(
+    "/"
+)
+# The site's public base URL (https://crm.example.com): links to attachments in API-channel
+# callbacks are absolute with it. Empty: the links are paths.
+CONNECTOR_PUBLIC_URL = env.str("CONNECTOR_PUBLIC_URL", default="").rstrip("/")
+CONNECTOR_FILE_URL_SECONDS = env.int("CONNECTOR_FILE_URL_SECONDS", default=7 * 24 * 3600)
 CONNECTOR_TIMEOUT_SECONDS = env.float("CONNECTOR_TIMEOUT_SECONDS", default=10.0)
 CONNECTOR_MAX_RETRIES = env.int("CONNECTOR_MAX_RETRIES", default=8)
 CONNECTOR_RETRY_BACKOFF = env.float("CONNECTOR_RETRY_BACKOFF", default=2.0)

@@ -6,12 +6,13 @@ Connectors call these; chats never imports the connectors."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import Role, User
-from chats import error_codes, events
+from chats import channels, error_codes, events
 from chats.models import ChannelIdentity, Chat, ChatKind, Delivery, Inbox, Message, MessageKind
 from chats.services.chats import support_chat_get_or_create
 from chats.services.common import MAX_TEXT_LENGTH, SendResult, _locked, participant_ids_of
@@ -102,12 +103,15 @@ def message_receive(
     text: str = "",
     kind: str = MessageKind.TEXT,
     files: list | None = None,
+    sent_at: datetime | None = None,
 ) -> ReceiveResult:
     """A customer's message from a channel. The same provider message delivered again (a
     retried webhook, copies racing) returns the stored one: the chat lock orders the copies and
     the unique (chat, external_id) constraint backs it up. Goes through the cabinet's send
     path, so counters, events, reopening and auto-assignment behave alike; ``files`` are
-    MediaFiles already stored (the message is broadcast only with them)."""
+    MediaFiles already stored (the message is broadcast only with them). ``sent_at`` is the
+    provider's timestamp of the message: on a channel with a reply window it moves
+    ``Chat.reply_window_ends_at`` (never back), in the same transaction."""
     identity = channel_identity_get_or_create(inbox=inbox, sender=sender)
     customer = identity.customer
     chat, _ = support_chat_get_or_create(customer=customer, inbox=inbox)
@@ -129,12 +133,32 @@ def message_receive(
                 external_id=external_id,
                 files=list(files or []),
             )
+            if result.created:
+                _reply_window_extend(result.message.chat, sent_at=sent_at)
     except IntegrityError:
         existing = Message.objects.filter(chat=chat, external_id=external_id).first()
         if existing is None:
             raise
         return ReceiveResult(existing, False, chat)
     return ReceiveResult(result.message, result.created, chat)
+
+
+def _reply_window_extend(chat: Chat, *, sent_at: datetime | None) -> None:
+    """Called under the chat's row lock. A message the provider dates in the future (a skewed
+    clock) counts from now."""
+    window = channels.reply_window_of(chat.inbox.kind) if chat.inbox_id else None
+    if window is None:
+        return
+    ends_at = min(sent_at or timezone.now(), timezone.now()) + window
+    if chat.reply_window_ends_at is not None and chat.reply_window_ends_at >= ends_at:
+        return
+    reopened = chat.reply_window_ends_at is None or chat.reply_window_ends_at <= timezone.now()
+    chat.reply_window_ends_at = ends_at
+    Chat.objects.filter(pk=chat.pk).update(reply_window_ends_at=ends_at)
+    if reopened:
+        # Only the opening is news; while it is open, a later end is read with the chat
+        # (clients refetch it when their countdown runs out), not sent per message.
+        events.chat_updated(chat)
 
 
 def _audience(chat: Chat) -> list[int]:
@@ -190,11 +214,13 @@ def _emit(message: Message) -> None:
 
 @transaction.atomic
 def message_delivery_sent(*, message_id: int, external_id: str) -> Message:
-    """The provider accepted the message: ``sent``, with its id kept."""
+    """The provider accepted the message: ``sent``, with its id kept. A report that overtook
+    this (``delivered``, ``read``) is not undone."""
     message = _message_locked(message_id)
     if message.delivery == Delivery.SENT and message.external_id == external_id:
         return message
-    message.delivery = Delivery.SENT
+    if message.delivery not in (Delivery.DELIVERED, Delivery.READ):
+        message.delivery = Delivery.SENT
     message.external_id = external_id
     message.delivery_error = None
     message.save(update_fields=["delivery", "external_id", "delivery_error"])
@@ -216,10 +242,25 @@ def message_delivery_failed(*, message_id: int, code: str, detail: str) -> Messa
 
 
 @transaction.atomic
-def message_delivery_status(*, message_id: int, delivery: str) -> Message:
-    """A provider's later report (delivered, read). Never moves a message backwards."""
+def message_delivery_status(
+    *, message_id: int, delivery: str, error: dict | None = None
+) -> Message:
+    """A provider's later report (sent, delivered, read, failed with its error). Never moves a
+    message backwards: read stays read when a late "delivered" arrives, and a message the
+    customer received does not turn failed."""
     order = [Delivery.PENDING, Delivery.SENT, Delivery.DELIVERED, Delivery.READ]
     message = _message_locked(message_id)
+    if delivery == Delivery.FAILED:
+        if message.delivery not in (Delivery.PENDING, Delivery.SENT):
+            return message
+        message.delivery = Delivery.FAILED
+        message.delivery_error = {
+            "code": str((error or {}).get("code") or Delivery.FAILED)[:64],
+            "detail": str((error or {}).get("detail") or "")[:500],
+        }
+        message.save(update_fields=["delivery", "delivery_error"])
+        _emit(message)
+        return message
     if (
         message.delivery in order
         and delivery in order

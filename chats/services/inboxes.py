@@ -47,14 +47,26 @@ _TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 REQUIRED = {
     InboxKind.WEB: (),
     InboxKind.TELEGRAM: ("bot_token",),
-    InboxKind.WHATSAPP: ("phone_number_id", "bot_token", "app_secret"),
+    InboxKind.WHATSAPP: ("phone_number_id", "access_token", "app_secret"),
     InboxKind.API: (),
 }
 GENERATED = {
     InboxKind.TELEGRAM: ("webhook_secret",),
     InboxKind.WHATSAPP: ("verify_token",),
-    InboxKind.API: ("api_token",),
+    InboxKind.API: ("api_token", "webhook_secret"),
 }
+# Settings named for the provider that are kept in a shared column: WhatsApp's permanent
+# access token is the inbox's bot token (both are the bearer credential of its API).
+ALIASES = {"access_token": "bot_token"}
+
+
+def _unalias(settings: dict[str, Any]) -> dict[str, Any]:
+    settings = dict(settings)
+    for alias, field in ALIASES.items():
+        value = settings.pop(alias, None)
+        if value not in (None, "") and settings.get(field) in (None, ""):
+            settings[field] = value
+    return settings
 
 
 def _require_admin(actor: User) -> None:
@@ -73,7 +85,11 @@ MAX_SECRET_LENGTH = {"bot_token": 512}
 
 def inbox_missing_settings(*, kind: str, values: Mapping[str, Any]) -> list[str]:
     """The settings a ``kind`` of inbox needs that ``values`` lacks (forms check it early)."""
-    return [f for f in REQUIRED.get(kind, ()) if not str(values.get(f) or "").strip()]
+    return [
+        f
+        for f in REQUIRED.get(kind, ())
+        if not str(values.get(f) or values.get(ALIASES.get(f, f)) or "").strip()
+    ]
 
 
 def _check_complete(inbox: Inbox) -> None:
@@ -96,9 +112,14 @@ def _check_complete(inbox: Inbox) -> None:
             "A setting is too long.", code=error_codes.INVALID_SETTINGS, fields=too_long
         )
     channels.validate_settings(inbox)  # the connector of this kind knows its provider's rules
+    _digests_set(inbox)
+
+
+def _digests_set(inbox: Inbox) -> None:
     inbox.webhook_secret_digest = (
         crypto.digest(inbox.webhook_secret) if inbox.webhook_secret else ""
     )
+    inbox.api_token_digest = crypto.digest(inbox.api_token) if inbox.api_token else ""
 
 
 def _name(name: str) -> str:
@@ -213,6 +234,7 @@ def inbox_create(
 ) -> tuple[Inbox, dict[str, str]]:
     """Returns the inbox and the secrets generated for it (shown to the admin this once)."""
     _require_admin(actor)
+    settings = _unalias(settings)
     if kind not in InboxKind.values:
         raise ValidationFailed(f"Unknown inbox kind {kind!r}.", code=error_codes.INVALID_KIND)
     if kind == InboxKind.WEB:
@@ -242,6 +264,7 @@ def inbox_create(
 def inbox_update(*, actor: User, inbox_id: int, **changes: Any) -> Inbox:
     """Change name, auto-assignment, activity or settings. An empty secret keeps the old one."""
     _require_admin(actor)
+    changes = _unalias(changes)
     inbox = inbox_for(actor, inbox_id, queryset=Inbox.objects.select_for_update())
     automation = inbox_automation_clean(changes)
     changed: list[str] = []
@@ -266,7 +289,7 @@ def inbox_update(*, actor: User, inbox_id: int, **changes: Any) -> Inbox:
             changed.append(field)
     _check_complete(inbox)
     if changed:
-        inbox.save(update_fields=[*changed, "webhook_secret_digest"])
+        inbox.save(update_fields=[*changed, "webhook_secret_digest", "api_token_digest"])
         # Secret values never go into the audit log, only which settings changed.
         _audit(actor, "inbox.updated", inbox, {"changed": sorted(changed)})
     return inbox
@@ -295,9 +318,9 @@ def inbox_secrets_reencrypt() -> int:
     for pk in Inbox.objects.values_list("pk", flat=True).iterator():
         with transaction.atomic():
             inbox = Inbox.objects.select_for_update().get(pk=pk)
-            inbox.webhook_secret_digest = (
-                crypto.digest(inbox.webhook_secret) if inbox.webhook_secret else ""
+            _digests_set(inbox)
+            inbox.save(
+                update_fields=[*Inbox.SECRET_FIELDS, "webhook_secret_digest", "api_token_digest"]
             )
-            inbox.save(update_fields=[*Inbox.SECRET_FIELDS, "webhook_secret_digest"])
             count += 1
     return count

@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from chats import channels, error_codes, events, hooks
@@ -31,7 +32,7 @@ from chats.services.read_state import (
     _ensure_staff_read_states,
 )
 from crm import ratelimit
-from crm.errors import Forbidden, NotFound, RateLimited, ValidationFailed
+from crm.errors import Conflict, Forbidden, NotFound, RateLimited, ValidationFailed
 from crm.metrics import MESSAGES_SENT
 
 # --- Messages -------------------------------------------------------------------------------
@@ -98,10 +99,16 @@ def message_send(
     kind: str = MessageKind.TEXT,
     attachment_ids: list[int] | None = None,
     client_id: str | None = None,
+    outside_reply_window: bool = False,
 ) -> SendResult:
     """Post a message as ``sender``. The same ``client_id`` from the same sender in the same
     chat returns the first message (``created=False``) instead of a second one, also when two
-    identical requests race (the chat lock orders them, a unique constraint backs it up)."""
+    identical requests race (the chat lock orders them, a unique constraint backs it up).
+
+    A reply that would leave through a channel whose reply window has closed (WhatsApp, 24 h
+    after the customer's last message) is refused with 409 ``reply_window_closed`` before
+    anything is stored; ``outside_reply_window`` is for what the provider accepts anyway (an
+    approved template, sent by the channel's own service)."""
     attachment_ids = [int(a) for a in (attachment_ids or [])]
     text = text or ""
     client_id = client_id or None
@@ -128,6 +135,7 @@ def message_send(
                 kind=kind,
                 attachment_ids=attachment_ids,
                 client_id=client_id,
+                outside_reply_window=outside_reply_window,
             )
     except IntegrityError:
         if client_id:  # a racing twin won: answer with its message
@@ -160,6 +168,7 @@ def _message_send_locked(
     client_id: str | None,
     external_id: str | None = None,
     files: list | None = None,
+    outside_reply_window: bool = False,
 ) -> SendResult:
     # Locking the chat row serializes sends within one chat, so message ids grow in commit
     # order (clients use them as cursors) and last_message/unread updates never interleave.
@@ -179,11 +188,21 @@ def _message_send_locked(
         existing = Message.objects.filter(chat=chat, external_id=external_id).first()
         if existing is not None:
             return SendResult(existing, False)
+    staff_only = kind == MessageKind.NOTE
+    if not outside_reply_window and channels.reply_window_closed(
+        chat=chat, kind=kind, staff_only=staff_only, from_staff=sender.is_staff
+    ):
+        raise Conflict(
+            _(
+                "The customer last wrote more than 24 hours ago: WhatsApp only delivers an "
+                "approved template now. Send a template to reopen the conversation."
+            ),
+            code=error_codes.REPLY_WINDOW_CLOSED,
+        )
     if files is None:
         files = _attachments_for(sender=sender, chat=chat, attachment_ids=attachment_ids)
     now = timezone.now()
     previous_last_id = chat.last_message_id or 0
-    staff_only = kind == MessageKind.NOTE
     outbound = channels.leaves_through_channel(
         chat=chat, kind=kind, staff_only=staff_only, from_staff=sender.is_staff
     )

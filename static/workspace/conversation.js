@@ -374,7 +374,98 @@ function setChat(data) {
   if (!data || data.id !== chatId) return;
   chat = { ...chat, ...data };
   renderHeader();
+  renderWindow();
 }
+
+// --- WhatsApp's 24-hour reply window ----------------------------------------------------------
+// Outside it only an approved template reaches the customer: the server refuses a free-form
+// reply (409 reply_window_closed); the page says so first and offers the template form.
+
+const windowBar = $("cv-window");
+const templateForm = $("cv-template");
+let windowTimer = null;
+let checkedEnd; // the window end last confirmed with the server (undefined: never)
+
+function windowClosed() {
+  if (!chat.inbox || chat.inbox.kind !== "whatsapp") return false;
+  const ends = chat.reply_window_ends_at ? Date.parse(chat.reply_window_ends_at) : 0;
+  return !(ends > Date.now());
+}
+
+function leftText(ms) {
+  const minutes = Math.max(1, Math.ceil(ms / 60000));
+  const h = Math.floor(minutes / 60);
+  const m = minutes % 60;
+  const format = h ? windowBar.dataset.hours : windowBar.dataset.minutes;
+  return format.replace("{h}", String(h)).replace("{m}", String(m));
+}
+
+function renderWindow() {
+  clearTimeout(windowTimer);
+  const whatsapp = !!(chat.inbox && chat.inbox.kind === "whatsapp");
+  windowBar.hidden = !whatsapp;
+  if (!whatsapp) {
+    templateForm.hidden = true;
+    return;
+  }
+  const closed = windowClosed();
+  windowBar.dataset.state = closed ? "closed" : "open";
+  $("cv-window-text").textContent = closed
+    ? windowBar.dataset.closedText
+    : windowBar.dataset.openText.replace("{left}", leftText(Date.parse(chat.reply_window_ends_at) - Date.now()));
+  composer.dataset.windowClosed = String(closed);
+  const blocked = closed && mode === "reply";
+  input.disabled = blocked;
+  $("cv-send").disabled = blocked;
+  if (!closed) {
+    const left = Date.parse(chat.reply_window_ends_at) - Date.now();
+    windowTimer = setTimeout(renderWindow, Math.min(30000, left + 500));
+  } else if (checkedEnd !== chat.reply_window_ends_at) {
+    // The customer may have written since: the end moves without an event while it is open.
+    checkedEnd = chat.reply_window_ends_at;
+    refetchChat();
+  }
+}
+
+function toggleTemplate(open) {
+  templateForm.hidden = !open;
+  $("cv-template-open").setAttribute("aria-expanded", String(open));
+  if (open) templateForm.elements.name.focus();
+}
+$("cv-template-open").addEventListener("click", () => toggleTemplate(templateForm.hidden));
+$("cv-template-cancel").addEventListener("click", () => toggleTemplate(false));
+templateForm.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const error = $("cv-template-error");
+  error.hidden = true;
+  const fields = templateForm.elements;
+  const parameters = fields.parameters.value
+    .split("\n")
+    .map((line) => line.trim())
+    .filter(Boolean);
+  const submit = templateForm.querySelector("[type=submit]");
+  submit.disabled = true;
+  try {
+    const message = await api(`/api/chats/${chatId}/template`, {
+      method: "POST",
+      json: {
+        name: fields.name.value.trim(),
+        language: fields.language.value.trim(),
+        parameters,
+        client_id: newClientId(),
+      },
+    });
+    upsert([message]);
+    templateForm.reset();
+    toggleTemplate(false);
+    scrollToBottom();
+  } catch (failure) {
+    error.textContent = errorText(failure, "try again");
+    error.hidden = false;
+  } finally {
+    submit.disabled = false;
+  }
+});
 
 async function act(button, request) {
   button.disabled = true;
@@ -641,6 +732,7 @@ function setMode(next) {
   input.placeholder =
     mode === "note" ? "Write a private note: only your team sees it" : "Reply to the customer…  Type / for canned responses";
   $("cv-send").textContent = mode === "note" ? "Add note" : "Send";
+  renderWindow();
   input.focus();
 }
 composer.querySelector(".cv-modes").addEventListener("click", (event) => {
@@ -1034,6 +1126,7 @@ realtime.on("open", async ({ reconnected }) => {
 // --- Start ----------------------------------------------------------------------------------
 
 renderHeader();
+renderWindow();
 renderOnline(customer ? customer.is_online : false);
 renderOrders();
 renderEarlier();
