@@ -10,7 +10,7 @@ PORT ?= 8000
 PYTEST_ARGS ?=
 TEST_WORKERS ?= 2
 
-.PHONY: run setup install system-deps browser-deps messages messages-update messages-check migrate demo test fuzz lint format check clean faults
+.PHONY: run setup install system-deps browser-deps clients messages messages-update messages-check migrate demo test fuzz lint format check clean faults
 
 run: setup
 	@echo "Connector CRM on http://$(HOST):$(PORT)/  (back office: /admin/, API docs: /api/docs/)"
@@ -67,13 +67,20 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
+# The real npm clients the tests drive (socket.io-client 4, ws), as the lock file pins them.
+clients: clients/node_modules/.installed
+
+clients/node_modules/.installed: clients/package.json clients/package-lock.json
+	cd clients && npm ci --silent --no-audit --no-fund
+	touch $@
+
 migrate: install
 	$(BIN)/python manage.py migrate --noinput
 
 demo: install
 	$(BIN)/python manage.py seed_demo
 
-test: install browser-deps
+test: install browser-deps clients
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 # Schemathesis against every operation of /api/schema/ (as an admin and a customer of a tenant
@@ -96,7 +103,7 @@ check: install messages-check
 	  ALLOWED_HOSTS=crm.example.com $(BIN)/python manage.py check --deploy --fail-level WARNING
 
 clean:
-	rm -rf $(VENV) staticfiles db.sqlite3 db.sqlite3-wal db.sqlite3-shm var
+	rm -rf $(VENV) staticfiles db.sqlite3 db.sqlite3-wal db.sqlite3-shm var clients/node_modules
 
 # Faults under load on a private stack (PostgreSQL database, redis-server, moto S3): Redis
 # stopped, PostgreSQL cut, a worker killed mid-upload, each web process restarted. At most 10 min.

@@ -16,6 +16,12 @@ client count (``--clients 100,1000``):
 - saturation: ``--senders`` customers POST as fast as they can for ``--seconds``; delivered
   ``message:new`` frames per second over all clients (and how many never arrived).
 
+The same clients count on Socket.IO (``/socket.io/``, the WebSocket transport) of the same
+servers, as the seeds' frontends connect: the clients speak the Socket.IO protocol over the
+same ``websockets`` library (the open packet, the ``auth`` connect, pongs), so the two sides
+differ only in the server's transport; the ratio of its deliveries/s to ``/ws/``'s is printed
+(goal: at least ``SOCKETIO_GOAL``).
+
 Then the same on the floor (``benchmarks/realtime_floor.py``: one group, a consumer that only
 forwards, ``group_send`` straight from this process), and the ratio. The clients run in this
 process: on a small machine they share the CPU with the servers, PostgreSQL and Redis, and the
@@ -49,6 +55,10 @@ sys.path.insert(0, str(BASE_DIR))
 
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 NEW_PREFIX = '{"type": "message:new"'
+SOCKETIO_NEW_PREFIX = '42["message:new",'
+# Socket.IO's deliveries/s at least this share of /ws/'s on the same servers.
+SOCKETIO_GOAL = 0.8
+SOCKETIO_PATH = "/socket.io/?EIO=4&transport=websocket"
 SEQ_RE = re.compile(r'"text": "bench:(\d+)"')
 
 # The budget, for a small machine that also runs PostgreSQL, Redis and the clients (2 cores):
@@ -67,6 +77,7 @@ BUDGET = {
 class Tally:
     """What the clients received. Only ``message:new`` frames carrying a bench marker count."""
 
+    prefix: str = NEW_PREFIX
     record: bool = False
     arrivals: dict[int, list[float]] = field(default_factory=lambda: defaultdict(list))
     delivered: int = 0
@@ -75,7 +86,7 @@ class Tally:
 
     def on_frame(self, raw: str) -> None:
         self.frames += 1
-        if not raw.startswith(NEW_PREFIX):
+        if not raw.startswith(self.prefix):
             return
         match = SEQ_RE.search(raw)
         if match is None:
@@ -139,7 +150,14 @@ class Result:
 # --- Clients --------------------------------------------------------------------------------
 
 
-async def open_clients(urls: list[str], origins: list[str], tally: Tally, deadline: float):
+async def open_clients(
+    urls: list[str],
+    origins: list[str],
+    tally: Tally,
+    deadline: float,
+    socketio_auth: list[dict] | None = None,
+):
+    """``socketio_auth``: the clients speak Socket.IO (one ``auth`` per client)."""
     from websockets.asyncio.client import connect
     from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidMessage
 
@@ -150,7 +168,28 @@ async def open_clients(urls: list[str], origins: list[str], tally: Tally, deadli
             async for raw in conn:
                 tally.on_frame(raw)
 
-    async def one(url: str, origin: str):
+    async def socketio_reader(conn) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            async for raw in conn:
+                if raw == "2":  # Engine.IO ping
+                    await conn.send("3")
+                else:
+                    tally.on_frame(raw)
+
+    async def socketio_handshake(conn, auth: dict) -> bool:
+        opened = await asyncio.wait_for(conn.recv(), 30)  # 0{"sid", "pingInterval", ...}
+        if not opened.startswith("0"):
+            return False
+        await conn.send("40" + json.dumps(auth))
+        while True:
+            packet = await asyncio.wait_for(conn.recv(), 30)
+            if packet.startswith("40"):
+                return True
+            if packet.startswith("44"):  # connect_error
+                return False
+            tally.on_frame(packet)
+
+    async def one(index: int, url: str, origin: str):
         async with gate:
             try:
                 conn = await connect(
@@ -162,11 +201,19 @@ async def open_clients(urls: list[str], origins: list[str], tally: Tally, deadli
                     open_timeout=max(1.0, deadline - time.monotonic()),
                     max_queue=None,
                 )
-            except (OSError, TimeoutError, InvalidHandshake, InvalidMessage):
+                if socketio_auth is not None and not await socketio_handshake(
+                    conn, socketio_auth[index]
+                ):
+                    await conn.close()
+                    return None
+            except (OSError, TimeoutError, InvalidHandshake, InvalidMessage, ConnectionClosed):
                 return None  # counted as a failed connect
-        return conn, asyncio.create_task(reader(conn))
+        read = socketio_reader if socketio_auth is not None else reader
+        return conn, asyncio.create_task(read(conn))
 
-    opened = await asyncio.gather(*(one(u, o) for u, o in zip(urls, origins, strict=True)))
+    opened = await asyncio.gather(
+        *(one(i, u, o) for i, (u, o) in enumerate(zip(urls, origins, strict=True)))
+    )
     return [client for client in opened if client is not None]
 
 
@@ -268,12 +315,15 @@ async def measure(
     probes: int,
     seconds: float,
     seq: Iterator[int],
+    socketio_auth: list[dict] | None = None,
 ) -> Result:
     result = Result(name, clients)
-    tally = Tally()
+    tally = Tally(prefix=SOCKETIO_NEW_PREFIX if socketio_auth is not None else NEW_PREFIX)
     asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=senders + 2))
     started = time.monotonic()
-    opened = await open_clients(urls, origins, tally, deadline=started + 90)
+    opened = await open_clients(
+        urls, origins, tally, deadline=started + 90, socketio_auth=socketio_auth
+    )
     result.connect_s = time.monotonic() - started
     result.failed_connects = clients - len(opened)
     clients = len(opened)
@@ -410,7 +460,13 @@ def parse_args() -> argparse.Namespace:
         default=50,
         help="distinct staff users the clients belong to (0: one per client)",
     )
-    parser.add_argument("--max-seconds", type=int, default=600, help="hard stop")
+    parser.add_argument("--max-seconds", type=int, default=900, help="hard stop")
+    parser.add_argument(
+        "--no-socketio", action="store_true", help="skip the Socket.IO runs beside /ws/"
+    )
+    parser.add_argument(
+        "--sides", default="app,floor", help="which servers: app (with Socket.IO), floor"
+    )
     return parser.parse_args()
 
 
@@ -451,6 +507,23 @@ def report(results: list[Result]) -> bool:
                 f"{clients:>5} clients {label:<15} {value:9.1f}  budget {limit:>6}  "
                 f"{'ok' if passed else 'MISSED'}"
             )
+        sio = by_key.get(("socketio", clients))
+        if sio is not None and app.per_second:
+            ratio = sio.per_second / app.per_second
+            passed = ratio >= SOCKETIO_GOAL
+            ok &= passed
+            print(
+                f"{clients:>5} clients Socket.IO vs /ws/: deliveries/s {sio.per_second:,.0f} / "
+                f"{app.per_second:,.0f} = {ratio:.2f} (goal {SOCKETIO_GOAL}) "
+                f"{'ok' if passed else 'MISSED'}; latency p50 {sio.p50:.1f} / {app.p50:.1f} ms, "
+                f"p99 {sio.p99:.1f} / {app.p99:.1f} ms"
+            )
+            if sio.probe_missing or sio.failed_connects:
+                ok = False
+                print(
+                    f"{clients:>5} clients Socket.IO: {sio.failed_connects} connects failed, "
+                    f"{sio.probe_missing} probe deliveries never arrived"
+                )
         if floor is not None and floor.per_second and floor.p50:
             print(
                 f"{clients:>5} clients vs floor: deliveries/s {app.per_second:,.0f} / "
@@ -519,7 +592,7 @@ def main() -> int:
             RATE_LIMITS="messages_user=1000000/min,ws_frames=1000000/10s",
         )
         seq = itertools.count(1)
-        for side in ("app", "floor"):
+        for side in [x for x in args.sides.split(",") if x]:
             app = (
                 "crm.asgi:application" if side == "app" else "benchmarks.realtime_floor:application"
             )
@@ -554,27 +627,42 @@ def main() -> int:
                             FLOOR_GROUP, {"type": "crm.event", "text": floor_text(n_)}
                         )
 
-                print(f"{side}: {n} clients ...", flush=True)
-                result = asyncio.run(
-                    measure(
-                        name=side,
-                        clients=n,
-                        urls=urls,
-                        origins=origins,
-                        server_pids=[s.process.pid for s in servers],
-                        send_one=send_one,
-                        senders=args.senders,
-                        probes=args.probes,
-                        seconds=args.seconds,
-                        seq=seq,
+                runs = [(side, urls, None)]
+                if side == "app" and not args.no_socketio:
+                    # The same servers and staff, over Socket.IO (token in the handshake's auth).
+                    runs.append(
+                        (
+                            "socketio",
+                            [
+                                servers[i % len(servers)].ws_url.replace("/ws/", SOCKETIO_PATH)
+                                for i in range(n)
+                            ],
+                            [{"token": staff_tokens[i % len(staff_tokens)]} for i in range(n)],
+                        )
                     )
-                )
-                results.append(result)
-                print(
-                    f"  p50 {result.p50:.1f} ms, p99 {result.p99:.1f} ms, "
-                    f"{result.per_second:,.0f} deliveries/s",
-                    flush=True,
-                )
+                for name, run_urls, socketio_auth in runs:
+                    print(f"{name}: {n} clients ...", flush=True)
+                    result = asyncio.run(
+                        measure(
+                            name=name,
+                            clients=n,
+                            urls=run_urls,
+                            origins=origins,
+                            server_pids=[s.process.pid for s in servers],
+                            send_one=send_one,
+                            senders=args.senders,
+                            probes=args.probes,
+                            seconds=args.seconds,
+                            seq=seq,
+                            socketio_auth=socketio_auth,
+                        )
+                    )
+                    results.append(result)
+                    print(
+                        f"  p50 {result.p50:.1f} ms, p99 {result.p99:.1f} ms, "
+                        f"{result.per_second:,.0f} deliveries/s",
+                        flush=True,
+                    )
             for server in servers:
                 server.stop()
             servers = []

@@ -21,6 +21,11 @@ def chat_audience(chat: Chat, *, participant_ids: Iterable[int], staff_only: boo
     return [user_group(uid) for uid in participant_ids]
 
 
+def _hints(chat: Chat) -> dict:
+    """What the dialects decide by (chats.dialects): a support chat's news reach all staff."""
+    return {"support": chat.is_support}
+
+
 def message_new(message: Message, *, participant_ids: Iterable[int]) -> None:
     send_event(
         "message:new",
@@ -28,6 +33,7 @@ def message_new(message: Message, *, participant_ids: Iterable[int]) -> None:
         groups=chat_audience(
             message.chat, participant_ids=participant_ids, staff_only=message.staff_only
         ),
+        hints=_hints(message.chat),
     )
 
 
@@ -38,6 +44,7 @@ def message_updated(message: Message, *, participant_ids: Iterable[int]) -> None
         groups=chat_audience(
             message.chat, participant_ids=participant_ids, staff_only=message.staff_only
         ),
+        hints=_hints(message.chat),
     )
 
 
@@ -46,6 +53,7 @@ def messages_read(chat: Chat, *, user: User, up_to: int, participant_ids: Iterab
         "messages:read",
         {"chat_id": chat.pk, "user_id": user.pk, "up_to": up_to},
         groups=chat_audience(chat, participant_ids=participant_ids),
+        hints=_hints(chat),
     )
 
 
@@ -62,12 +70,16 @@ def _chat_event(event_type: str, chat: Chat, *, participant_ids: Iterable[int]) 
     participant."""
     if chat.is_support:
         # Staff and the customer get different views (the customer's never shows a note).
-        send_event(event_type, chat_data(chat), groups=[staff_group(chat.organization_id)])
+        hints = {**_hints(chat), "chat_id": chat.pk}
+        send_event(
+            event_type, chat_data(chat), groups=[staff_group(chat.organization_id)], hints=hints
+        )
         if chat.customer_id:
             send_event(
                 event_type,
                 chat_data(chat, viewer_is_staff=False),
                 groups=[user_group(chat.customer_id)],
+                hints=hints,
             )
         return
     from chats.selectors import participants_of

@@ -1,4 +1,5 @@
-"""Who is online, counted over every WebSocket connection in every server process.
+"""Who is online, counted over every real-time connection (``/ws/`` and Socket.IO alike, see
+``chats.realtime``) in every server process.
 
 Each open connection has an entry holding the time of its last heartbeat: a Redis sorted set per
 user with ``REDIS_URL``, the cache otherwise (the embedded default is one process, so its cache

@@ -21,7 +21,8 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.cache import cache
 
-from crm.events import encode, staff_group
+from crm import events
+from crm.events import staff_group
 
 EVENT = "chat:viewers"
 
@@ -111,20 +112,14 @@ def _told_key(chat_id: int) -> str:
     return f"viewers:told:{chat_id}"
 
 
-async def _tell(layer, *, organization_id: int, chat_id: int, viewers: list[dict]) -> None:
+async def _tell(*, organization_id: int, chat_id: int, viewers: list[dict]) -> None:
     await cache.aset(_told_key(chat_id), sorted(v["id"] for v in viewers), timeout=_timeout() * 2)
-    await layer.group_send(
-        staff_group(organization_id),
-        {
-            "type": "crm.event",
-            "event": EVENT,
-            "text": encode(EVENT, {"chat_id": chat_id, "viewers": viewers}),
-        },
+    await events.publish(
+        EVENT, {"chat_id": chat_id, "viewers": viewers}, groups=[staff_group(organization_id)]
     )
 
 
 async def announce(
-    layer,
     *,
     organization_id: int,
     chat_id: int,
@@ -137,12 +132,11 @@ async def announce(
     viewers = await sync_to_async(viewers_change, thread_sensitive=False)(
         chat_id=chat_id, user_id=user_id, name=name, connection=connection, add=add
     )
-    await _tell(layer, organization_id=organization_id, chat_id=chat_id, viewers=viewers)
+    await _tell(organization_id=organization_id, chat_id=chat_id, viewers=viewers)
     return viewers
 
 
 async def refresh(
-    layer,
     *,
     organization_id: int,
     chat_ids: list[int],
@@ -158,4 +152,4 @@ async def refresh(
         )
         told = await cache.aget(_told_key(chat_id))
         if told is not None and told != sorted(v["id"] for v in viewers):
-            await _tell(layer, organization_id=organization_id, chat_id=chat_id, viewers=viewers)
+            await _tell(organization_id=organization_id, chat_id=chat_id, viewers=viewers)

@@ -66,6 +66,21 @@ def language_for_scope(scope: dict, user: Any = None) -> str:
     return _language(user, lambda: _from_cookie_or_header(cookie, header))
 
 
+def language_for_environ(environ: dict, user: Any = None) -> str:
+    """``language_for`` of a Socket.IO connection (its handshake's WSGI-style environ).
+    Reads the database: call it from a thread (``database_sync_to_async``)."""
+    from http.cookies import SimpleCookie
+
+    cookies = SimpleCookie()
+    try:
+        cookies.load(environ.get("HTTP_COOKIE", ""))
+    except Exception:
+        cookies = SimpleCookie()
+    cookie = cookies.get(settings.LANGUAGE_COOKIE_NAME)
+    header = environ.get("HTTP_ACCEPT_LANGUAGE", "")
+    return _language(user, lambda: _from_cookie_or_header(cookie and cookie.value, header))
+
+
 def _language(user: Any, from_browser) -> str:
     if user is not None and getattr(user, "is_authenticated", False):
         own = supported(user.language)

@@ -11,6 +11,7 @@ LABELS = [
     gettext_noop("ID"),
     gettext_noop("Operators"),
     gettext_noop("Orders"),
+    gettext_noop("Seed clients' REST paths"),
     gettext_noop("Workspace"),
     gettext_noop("actor"),
     gettext_noop("api token"),

@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "workspace",
     "automation",
     "connectors",
+    "compat",
 ]
 
 MIDDLEWARE = [
@@ -373,6 +374,10 @@ WS_TICKET_SECONDS = 30
 # PRESENCE_TIMEOUT_SECONDS belongs to a dead connection (or a dead process) and no longer counts.
 PRESENCE_HEARTBEAT_SECONDS = env.int("PRESENCE_HEARTBEAT_SECONDS", default=15)
 PRESENCE_TIMEOUT_SECONDS = env.int("PRESENCE_TIMEOUT_SECONDS", default=45)
+# Socket.IO's own heartbeat: the server pings every SOCKETIO_PING_INTERVAL seconds (a long-poll
+# request waits at most this long); a client silent for SOCKETIO_PING_TIMEOUT more is gone.
+SOCKETIO_PING_INTERVAL = env.float("SOCKETIO_PING_INTERVAL", default=25)
+SOCKETIO_PING_TIMEOUT = env.float("SOCKETIO_PING_TIMEOUT", default=20)
 
 # --- I18n, static, media --------------------------------------------------------------------
 # English and Russian (see crm/i18n.py for how a request's language is chosen). The catalogs

@@ -12,6 +12,10 @@ anonymous user and closes with 4401. Tickets live in the cache (shared by every 
 ``REDIS_URL``), stored under a hash of the ticket. Single use holds across processes: of two
 connections presenting the same ticket, only the one whose delete removed the entry gets in.
 
+Socket.IO (``chats.socketio``) signs its connections in with the same functions
+(``ticket_redeem``, ``user_for_access_token``, the session) and the same Origin rule
+(``origin_allowed``).
+
 Credentials in query strings end up in access logs unless someone removes them: the
 middleware strips them from the scope, and ``RedactingAccessLog`` replaces their values in
 daphne's access log (which writes the query string of plain HTTP requests, such as a
@@ -24,11 +28,12 @@ import hashlib
 import re
 import secrets
 import time
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, urlencode, urlparse
 
 from channels.auth import get_user as session_user
 from channels.db import database_sync_to_async
 from channels.middleware import BaseMiddleware
+from channels.security.websocket import OriginValidator
 from channels.sessions import CookieMiddleware, SessionMiddleware
 from daphne.access import AccessLogGenerator
 from django.conf import settings
@@ -99,6 +104,25 @@ def user_for_access_token(raw: str) -> User | None:
         return auth.get_user(auth.get_validated_token(raw))
     except (InvalidToken, TokenError, AuthenticationFailed):
         return None
+
+
+# --- Origin ---------------------------------------------------------------------------------
+
+
+def origin_allowed(origin: str) -> bool:
+    """The Origin rule of ``/ws/`` (``AllowedHostsOriginValidator``: its host is one of
+    ``ALLOWED_HOSTS``), for Socket.IO; an origin of ``CORS_ALLOWED_ORIGINS`` is allowed too
+    (a frontend served from another address, as the seeds' were)."""
+    if origin in settings.CORS_ALLOWED_ORIGINS:
+        return True
+    hosts = list(settings.ALLOWED_HOSTS)
+    if settings.DEBUG and not hosts:
+        hosts = ["localhost", "127.0.0.1", "[::1]"]
+    try:
+        parsed = urlparse(origin)
+    except ValueError:
+        return False
+    return OriginValidator(None, hosts).valid_origin(parsed)
 
 
 # --- Middleware -----------------------------------------------------------------------------

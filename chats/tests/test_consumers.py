@@ -288,9 +288,9 @@ async def test_typing_reaches_joined_connections_except_the_typist(
 async def test_typing_stops_by_itself_and_is_not_repeated_too_often(
     ws, chat, customer, operator, monkeypatch
 ):
-    from chats import consumers
+    from chats import realtime
 
-    monkeypatch.setattr(consumers, "TYPING_TIMEOUT_SECONDS", 0.3)
+    monkeypatch.setattr(realtime, "TYPING_TIMEOUT_SECONDS", 0.3)
     typist = await joined(await ws(customer), chat.id)
     watcher = await joined(await ws(operator), chat.id)
     for _ in range(3):  # a client sending typing:start on every key press

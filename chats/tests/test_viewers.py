@@ -5,7 +5,6 @@ Runs on the cache store by default and on Redis with REDIS_URL (shared by every 
 import asyncio
 
 import pytest
-from channels.layers import get_channel_layer
 
 from chats import viewers
 from chats.tests.realtime_fixtures import *  # noqa: F403 (fixtures)
@@ -118,7 +117,6 @@ async def test_a_lapsed_viewer_is_dropped_at_the_next_heartbeat(
     await frames(boris)
     # Anna's process had the chat open, told everyone, then died.
     await viewers.announce(
-        get_channel_layer(),
         organization_id=admin_user.organization_id,
         chat_id=support.id,
         user_id=admin_user.id,

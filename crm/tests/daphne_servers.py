@@ -27,10 +27,44 @@ LOOPBACK = "127.0.0.1"
 _opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
+# Ports of TEST_PORTS this process holds: a lock file each, so that other processes (xdist
+# workers, other runs) never pick the same one before its server has bound it.
+_held: dict[int, object] = {}
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((LOOPBACK, 0))
-        return sock.getsockname()[1]
+    """A free loopback port: any, or one of ``TEST_PORTS`` (e.g. ``18200-18299``) when set, so
+    that servers of tests, benchmarks and the fault suite stay in a range. A port of the range
+    is held by the process that took it until it exits."""
+    span = os.environ.get("TEST_PORTS", "")
+    if not span:
+        with socket.socket() as sock:
+            sock.bind((LOOPBACK, 0))
+            return sock.getsockname()[1]
+    import fcntl
+    import random
+
+    low, _, high = span.partition("-")
+    ports = list(range(int(low), int(high or low) + 1))
+    first = random.randrange(len(ports))
+    for port in ports[first:] + ports[:first]:
+        if port in _held:
+            continue
+        lock = open(Path(tempfile.gettempdir()) / f"crm-test-port-{port}.lock", "w")  # noqa: SIM115
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            lock.close()
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind((LOOPBACK, port))
+            except OSError:
+                lock.close()
+                continue
+        _held[port] = lock
+        return port
+    raise RuntimeError(f"no free port in TEST_PORTS={span}")
 
 
 @dataclass

@@ -42,3 +42,40 @@ async def test_the_handshakes_accept_language_before_the_organizations(ws, lavka
     comm = await ws(query=f"token={token}", headers=[(b"accept-language", b"en-GB,en;q=0.8")])
     error = await request(comm, "messages:read", {"chat_id": 999999})
     assert error["data"]["detail"] == "Chat not found."
+
+
+# --- Socket.IO (a real daphne of the app; python-socketio's client) -------------------------
+
+
+@pytest.fixture(scope="module")
+def sio_embedded():
+    from chats.tests.realtime_servers import seeded_server
+
+    with seeded_server() as (server, seed):
+        yield server, seed
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=False)
+async def test_a_socketio_error_ack_in_the_users_language(sio_embedded):
+    import asyncio
+
+    from chats.tests.test_socketio import Client
+    from crm.tests.daphne_servers import http_json
+
+    server, seed = sio_embedded
+    admin = seed["users"]["admin"]["token"]
+    foreign = seed["chats"]["foreign"]
+    async with Client(server, token=admin) as english:
+        ack = await english.call("chat:join", {"chat_id": foreign})
+    assert ack["ok"] is False and ack["error"]["detail"] == "Chat not found."
+    status, me = await asyncio.to_thread(
+        http_json, "PATCH", f"{server.url}/api/auth/me", {"language": "ru"}, token=admin
+    )
+    assert status == 200 and me["language"] == "ru"
+    async with Client(server, token=admin) as russian:
+        ack = await russian.call("chat:join", {"chat_id": foreign})
+        unknown = await russian.call("no-such-request", {})
+    assert ack["ok"] is False and ack["error"]["code"] == "chat_not_found"
+    assert ack["error"]["detail"] == "Чат не найден."
+    assert unknown["error"]["detail"].startswith("Неизвестный тип кадра")
