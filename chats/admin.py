@@ -345,7 +345,7 @@ CHANNEL_LABELS = {
         "app_secret": (_("App secret"), _("Meta for Developers: App settings → Basic.")),
         "verify_token": (
             _("Verify token"),
-            format_lazy("{} {}", _("Paste it into Meta with the webhook URL below."), _GENERATED),
+            format_lazy("{} {}", _("Meta asks for it with the webhook URL."), _GENERATED),
         ),
     },
     InboxKind.API: {
@@ -356,7 +356,9 @@ CHANNEL_LABELS = {
         "api_token": (
             _("API token"),
             format_lazy(
-                "{} {}", _("The bridge sends it as Authorization: Bearer <token>."), _GENERATED
+                "{} {}",
+                _("The bridge sends it with each request: Authorization: Bearer and the token."),
+                _GENERATED,
             ),
         ),
         "webhook_secret": (
@@ -502,7 +504,7 @@ class InboxAdmin(TenantAdmin):
                 self.message_user(
                     request,
                     format_html(
-                        "{} <code>{}</code>",
+                        "{} {}",
                         _("Webhook URL (give it to the provider or the bridge):"),
                         url,
                     ),
@@ -539,7 +541,11 @@ class InboxAdmin(TenantAdmin):
         path = channels.webhook_path(obj) if obj.pk else None
         if not path:
             return "–"
-        return f"{getattr(obj, 'public_base', '')}{path}"
+        return format_html(
+            '<code style="overflow-wrap: anywhere">{}{}</code>',
+            getattr(obj, "public_base", ""),
+            path,
+        )
 
 
 def _kind_links(request, *, exclude: str | None = None, lead=""):
