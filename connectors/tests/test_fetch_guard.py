@@ -243,3 +243,96 @@ def test_whatsapp_media_on_the_configured_api_host_is_fetched(graph, whatsapp_in
     post_wa(whatsapp_inbox, wa_payload(wa_message(type="image", image={"id": "m-1"})))
     assert Message.objects.get().attachments.get().mime == "image/jpeg"
     assert len(graph.calls("download")) == 1
+
+
+# --- HTTPS to the checked address -----------------------------------------------------------
+
+
+def _self_signed(tmp_path, name: str) -> tuple[str, str]:
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / f"{name}.pem", tmp_path / f"{name}.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return str(cert_path), str(key_path)
+
+
+@pytest.fixture
+def https_files(tmp_path, monkeypatch):
+    """An HTTPS file server on 127.0.0.1 with a certificate for ``files.bridge.example`` only,
+    trusted by the guard's TLS context; records the paths and TLS server names it saw."""
+    import http.server
+    import ssl
+    import threading
+
+    cert, key = _self_signed(tmp_path, "files.bridge.example")
+    seen: list[tuple[str, str]] = []
+    names: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            seen.append((self.path, self.headers.get("Host", "")))
+            body = samples.png()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_context.load_cert_chain(cert, key)
+    server_context.sni_callback = lambda sock, name, ctx: names.append(name) and None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.socket = server_context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setattr(fetch, "_ssl_context", ssl.create_default_context(cafile=cert))
+    server.seen, server.names = seen, names
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def test_https_goes_to_the_checked_address_with_the_hosts_name_and_certificate(
+    https_files, settings, resolver
+):
+    port = https_files.server_address[1]
+    settings.CONNECTOR_FETCH_ALLOWED_HOSTS = ["files.bridge.example", "wrong.bridge.example"]
+    resolver({"files.bridge.example": ["127.0.0.1"], "wrong.bridge.example": ["127.0.0.1"]})
+    content = fetch.fetch_bytes(
+        f"https://files.bridge.example:{port}/p.png", max_size=10**6, name="p.png"
+    )
+    assert content == samples.png()
+    assert https_files.seen == [("/p.png", f"files.bridge.example:{port}")]
+    assert https_files.names == ["files.bridge.example"]  # SNI: the name, not the address
+    # The same address under a name its certificate does not carry: the TLS check refuses it.
+    with pytest.raises(fetch.FetchError, match="ConnectError"):
+        fetch.fetch_bytes(f"https://wrong.bridge.example:{port}/p.png", max_size=10**6, name="p")
+    assert len(https_files.seen) == 1
