@@ -1,12 +1,12 @@
 """``make faults``: the whole stack under steady load, broken one part at a time.
 
 It starts its own stack — two web processes (``python -m crm.server``), a Celery worker and
-beat — on a private PostgreSQL database and a private ``redis-server`` on its own port, with
-S3 on a loopback moto server and the Telegram Bot API stand-in (a Telegram inbox per
-tenant). Customers of two tenants send at a steady rate over REST and WebSocket with client
-ids, retrying like a real client until the server says the message is stored; each tenant's
-operator keeps a socket open, reconnects when it drops and catches up over HTTP. Then, one
-after the other (``FAULTS``):
+beat — on a private PostgreSQL database and a private ``redis-server`` on its own port, with S3
+on a loopback moto server, the Telegram Bot API stand-in (a Telegram inbox per tenant) and the
+callback sink as an API-channel bridge (an API inbox per tenant). Customers of two tenants send
+at a steady rate over REST and WebSocket with client ids, retrying like a real client until the
+server says the message is stored; each tenant's operator keeps a socket open, reconnects when
+it drops and catches up over HTTP. Then, one after the other (``FAULTS``):
 
 - ``redis``: Redis stopped for ``--outage`` seconds (30);
 - ``postgres``: every PostgreSQL connection cut and new ones refused for ``--outage`` seconds;
