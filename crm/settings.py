@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "workspace",
     "automation",
     "connectors",
+    "compat",
 ]
 
 MIDDLEWARE = [

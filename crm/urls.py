@@ -10,6 +10,7 @@ admin.site.site_title = "Connector CRM"
 admin.site.index_title = "Back office"
 
 api_patterns = [
+    path("", include("compat.urls")),  # first: it shares one path with chats, by method
     path("", include("accounts.urls")),
     path("", include("chats.urls")),
     path("", include("operators.urls")),

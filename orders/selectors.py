@@ -6,9 +6,11 @@ from collections.abc import Mapping
 
 import django_filters
 from django.db.models import Prefetch, QuerySet
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
 from crm.errors import NotFound, ValidationFailed
+from crm.query import ID_MAX
 from crm.tenancy import scoped
 from orders import error_codes
 from orders.models import Order, OrderEvent, OrderStatus
@@ -69,3 +71,16 @@ def order_list(*, viewer: User, filters: Mapping[str, object] | None = None) -> 
         errors = {field: list(messages) for field, messages in filterset.errors.items()}
         raise ValidationFailed("Invalid filter.", code=error_codes.INVALID_FILTER, fields=errors)
     return filterset.qs
+
+
+def chat_order_at(user: User, *, chat_id: int, index: int) -> Order:
+    """The chat's ``index``-th order (from 0, in creation order) among those the user may read,
+    or NotFound (also for another organization's chat): how the first backend addressed
+    orders, as a position inside their chat."""
+    order = None
+    if 0 < chat_id <= ID_MAX and 0 <= index < ID_MAX:
+        orders = orders_visible_to(user).filter(chat_id=chat_id).order_by("created_at", "id")
+        order = next(iter(orders[index : index + 1]), None)
+    if order is None:
+        raise NotFound(_("Order not found."), code=error_codes.ORDER_NOT_FOUND)
+    return order

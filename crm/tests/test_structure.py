@@ -7,7 +7,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-APPS = ["accounts", "chats", "orders", "media", "operators", "workspace", "crm"]
+APPS = ["accounts", "chats", "orders", "media", "operators", "workspace", "compat", "crm"]
 
 
 def _modules() -> list[Path]:
@@ -56,7 +56,16 @@ def test_permission_classes_live_in_crm_permissions():
     assert not elsewhere, elsewhere
 
 
-CODE_APPS = ["accounts", "orders", "media", "operators", "chats", "connectors", "automation"]
+CODE_APPS = [
+    "accounts",
+    "orders",
+    "media",
+    "operators",
+    "chats",
+    "connectors",
+    "automation",
+    "compat",
+]
 # Helpers that take the error code as a positional argument.
 CODE_TAKING_CALLS = {"FrameError", "_send_error", "_error"}
 
