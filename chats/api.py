@@ -225,10 +225,10 @@ class MessageInput(serializers.Serializer):
 
 
 def _send(request: Request, *, chat_id: int, data: dict) -> Response:
-    chat = selectors.chat_for(request.user, chat_id)
+    # The service reads the chat once, locked (404 when the sender cannot see it).
     result = services.message_send(
         sender=request.user,
-        chat=chat,
+        chat=chat_id,
         text=data["text"],
         kind=data["kind"],
         attachment_ids=data["attachment_ids"],
