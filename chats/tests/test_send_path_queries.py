@@ -139,9 +139,9 @@ def test_retry_with_the_same_client_id_stores_nothing(client_for, customer, supp
 
 
 def test_websocket_send_uses_the_same_path(customer, operator, support, staff, send_budget):
-    """``message:send`` over the socket runs the consumer's worker function: the chat read
-    by the consumer, then the same service (no authentication per message)."""
-    from chats.consumers import _message_send
+    """``message:send`` over either socket transport runs the request handler's worker
+    function: the same service, which reads the chat itself (no authentication per message)."""
+    from chats.realtime import _message_send
 
     data = {"chat_id": support.pk, "kind": "text", "attachment_ids": []}
     _message_send(operator, {**data, "text": "hello"})
