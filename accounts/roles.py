@@ -22,6 +22,7 @@ _OPERATOR = {
     "chats.message": (VIEW, ADD),
     "chats.membership": (VIEW,),
     "chats.project": (VIEW,),
+    "chats.channelidentity": (VIEW,),
     "orders.order": (VIEW, ADD),
     "orders.orderitem": (VIEW, ADD),
     "orders.orderevent": (VIEW,),

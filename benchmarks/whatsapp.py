@@ -299,6 +299,7 @@ def main() -> int:
         REDIS_KEY_PREFIX=prefix,
         DEBUG="false",
         WHATSAPP_API_URL=graph.url,
+        CONNECTOR_FETCH_ALLOWED_HOSTS="127.0.0.1",  # the sink on loopback, as a local bridge
     )
     import django
 

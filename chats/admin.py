@@ -12,7 +12,7 @@ from django.contrib import admin, messages
 from django.db.models import Exists, OuterRef, QuerySet
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
-from django.utils.text import Truncator
+from django.utils.text import Truncator, format_lazy
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -330,8 +330,79 @@ CHANNEL_FIELDS = {
     InboxKind.WEB: (),
     InboxKind.TELEGRAM: ("bot_token", "webhook_secret"),
     InboxKind.WHATSAPP: ("phone_number_id", "bot_token", "app_secret", "verify_token"),
-    InboxKind.API: ("api_token", "callback_url"),
+    InboxKind.API: ("callback_url", "api_token", "webhook_secret"),
 }
+_GENERATED = _("Generated when left empty and shown once, after saving.")
+# What each setting is called and where to find it, by kind (the token field is shared:
+# Telegram's bot token is WhatsApp's access token).
+CHANNEL_LABELS = {
+    InboxKind.TELEGRAM: {
+        "bot_token": (_("Bot token"), _("From @BotFather (/newbot).")),
+        "webhook_secret": (
+            _("Webhook secret"),
+            format_lazy("{} {}", _("Telegram sends it with every update."), _GENERATED),
+        ),
+    },
+    InboxKind.WHATSAPP: {
+        "phone_number_id": (
+            _("Phone number ID"),
+            _("Meta for Developers: WhatsApp → API Setup (not the phone number itself)."),
+        ),
+        "bot_token": (
+            _("Access token"),
+            _("A permanent token of a system user with whatsapp_business_messaging."),
+        ),
+        "app_secret": (_("App secret"), _("Meta for Developers: App settings → Basic.")),
+        "verify_token": (
+            _("Verify token"),
+            format_lazy("{} {}", _("Meta asks for it with the webhook URL."), _GENERATED),
+        ),
+    },
+    InboxKind.API: {
+        "callback_url": (
+            _("Callback URL"),
+            _("The bridge's address: replies are POSTed there, signed. Empty: nothing leaves."),
+        ),
+        "api_token": (
+            _("API token"),
+            format_lazy(
+                "{} {}",
+                _("The bridge sends it with each request: Authorization: Bearer and the token."),
+                _GENERATED,
+            ),
+        ),
+        "webhook_secret": (
+            _("Webhook secret"),
+            format_lazy("{} {}", _("Callbacks are signed with it (HMAC-SHA256)."), _GENERATED),
+        ),
+    },
+}
+# On the add page before a kind is chosen: the shared field says whose it is.
+ANY_KIND_LABELS = {
+    "bot_token": (_("Bot token (Telegram) or access token (WhatsApp)"), ""),
+    "webhook_secret": (_("Webhook secret (Telegram, API channel)"), _GENERATED),
+    "verify_token": (_("Verify token (WhatsApp)"), _GENERATED),
+    "api_token": (_("API token (API channel)"), _GENERATED),
+    "phone_number_id": (_("Phone number ID (WhatsApp)"), ""),
+    "app_secret": (_("App secret (WhatsApp)"), ""),
+    "callback_url": (_("Callback URL (API channel)"), ""),
+}
+CHANNEL_KINDS = (InboxKind.TELEGRAM, InboxKind.WHATSAPP, InboxKind.API)
+
+
+def _chosen_kind(request, obj) -> str | None:
+    """The kind the page is about: the inbox's, or the one chosen on the add page."""
+    if obj is not None:
+        return obj.kind
+    kind = request.POST.get("kind") or request.GET.get("kind")
+    return kind if kind in CHANNEL_KINDS else None
+
+
+def public_base(request) -> str:
+    """Where providers reach the site: ``CONNECTOR_PUBLIC_URL``, else this request's host."""
+    from django.conf import settings
+
+    return settings.CONNECTOR_PUBLIC_URL or request.build_absolute_uri("/").rstrip("/")
 
 
 @admin.register(Inbox)
@@ -345,32 +416,58 @@ class InboxAdmin(TenantAdmin):
     def get_readonly_fields(self, request, obj=None):
         return ["kind", "webhook_url"] if obj else []
 
+    def get_object(self, request, object_id, from_field=None):
+        obj = super().get_object(request, object_id, from_field)
+        if obj is not None:
+            obj.public_base = public_base(request)  # for the webhook URL shown
+        return obj
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        kind = _chosen_kind(request, obj)
+        labels = CHANNEL_LABELS.get(kind, {}) if kind else ANY_KIND_LABELS
+        chosen_on_add = obj is None and kind is not None
+
+        class KindForm(form):
+            def __init__(self, *args, **kw):
+                super().__init__(*args, **kw)
+                for name, (label, help_text) in labels.items():
+                    if name in self.fields:
+                        self.fields[name].label = label
+                        if not self.fields[name].help_text:  # "Set; leave empty to keep it."
+                            self.fields[name].help_text = help_text
+                if chosen_on_add and "kind" in self.fields:
+                    self.fields["kind"].initial = kind
+                    self.fields["kind"].widget = forms.HiddenInput()
+
+        KindForm.__name__ = form.__name__
+        return KindForm
+
     def get_fieldsets(self, request, obj=None):
-        channel = (
-            CHANNEL_FIELDS[obj.kind]
-            if obj
-            else tuple(dict.fromkeys(f for fields in CHANNEL_FIELDS.values() for f in fields))
-        )
+        kind = _chosen_kind(request, obj)
+        if obj is not None:
+            channel = CHANNEL_FIELDS[obj.kind]
+        elif kind:
+            channel = CHANNEL_FIELDS[kind]
+        else:
+            channel = tuple(dict.fromkeys(f for fields in CHANNEL_FIELDS.values() for f in fields))
         sets = [(None, {"fields": ["name", "kind", "auto_assign", "is_active"]})]
         if obj and obj.kind != InboxKind.WEB:
             sets.append((_("Webhook"), {"fields": ["webhook_url"]}))
         if channel:
-            sets.append(
-                (
-                    _("Channel settings"),
-                    {
-                        "fields": list(channel),
-                        "description": None
-                        if obj
-                        else _(
-                            "What the chosen kind needs: Telegram a bot token; WhatsApp the "
-                            "phone number id, access token (bot token) and app secret. The "
-                            "webhook secret, verify token and API token are generated when "
-                            "left empty."
-                        ),
-                    },
+            if obj:
+                title, description = _("Channel settings"), None
+            elif kind:
+                title = format_lazy("{}: {}", InboxKind(kind).label, _("channel settings"))
+                description = _kind_links(request, exclude=kind, lead=_("Another kind:"))
+            else:
+                title = _("Channel settings")
+                description = format_html(
+                    "{} {}",
+                    _("What the chosen kind needs. Choose the kind first for its own form:"),
+                    _kind_links(request),
                 )
-            )
+            sets.append((title, {"fields": list(channel), "description": description}))
         sets.append((_("Automation"), {"fields": list(AUTOMATION_FIELDS)}))
         return sets
 
@@ -395,21 +492,33 @@ class InboxAdmin(TenantAdmin):
             if not data.get("is_active", True):
                 services.inbox_update(actor=request.user, inbox_id=inbox.pk, is_active=False)
             obj.pk, obj._state.adding = inbox.pk, False
+            inbox.public_base = public_base(request)
             if generated:
                 self.message_user(
                     request,
                     format_html(
                         "{} {}",
-                        ngettext(
-                            "Copy the generated secret now: it is shown only this once.",
-                            "Copy the generated secrets now: they are shown only this once.",
-                            len(generated),
-                        ),
+                        _("Copy the generated secrets now: they are shown only this once.")
+                        if len(generated) > 1
+                        else _("Copy the generated secret now: it is shown only this once."),
                         format_html_join(
-                            " ", "<code>{}</code>: <code>{}</code>", sorted(generated.items())
+                            " ",
+                            "<code>{}</code>: <code>{}</code>",
+                            sorted(generated.items()),
                         ),
                     ),
                     messages.WARNING,
+                )
+            url = self.webhook_url(inbox)
+            if inbox.kind != InboxKind.WEB and url != "–":
+                self.message_user(
+                    request,
+                    format_html(
+                        "{} {}",
+                        _("Webhook URL (give it to the provider or the bridge):"),
+                        url,
+                    ),
+                    messages.INFO,
                 )
             return
         changes = {
@@ -435,11 +544,28 @@ class InboxAdmin(TenantAdmin):
         for inbox in queryset:
             services.inbox_delete(actor=request.user, inbox_id=inbox.pk)
 
-    @admin.display(description=_("Webhook URL (give it to the provider)"))
+    @admin.display(description=_("Webhook URL (give it to the provider or the bridge)"))
     def webhook_url(self, obj: Inbox) -> str:
         from chats import channels
 
-        return (channels.webhook_path(obj) if obj.pk else None) or "–"
+        path = channels.webhook_path(obj) if obj.pk else None
+        if not path:
+            return "–"
+        return format_html(
+            '<code style="overflow-wrap: anywhere">{}{}</code>',
+            getattr(obj, "public_base", ""),
+            path,
+        )
+
+
+def _kind_links(request, *, exclude: str | None = None, lead=""):
+    """Links to the add page of each channel kind."""
+    links = format_html_join(
+        ", ",
+        '<a href="?kind={}">{}</a>',
+        ((k.value, k.label) for k in CHANNEL_KINDS if k != exclude),
+    )
+    return format_html("{} {}", lead, links) if lead else links
 
 
 @admin.register(Project)

@@ -11,6 +11,12 @@ from rest_framework.views import APIView
 
 from accounts.models import User
 from chats import error_codes, outputs, selectors, services
+from chats.dialects import (
+    CHAT_CREATE_ALIASES,
+    CHAT_KIND_ALIASES,
+    LEGACY_MESSAGE_ALIASES,
+    renamed_body,
+)
 from chats.models import Chat, ChatKind, ChatStatus, MessageKind, Priority
 from chats.payloads import chat_data, message_data
 from crm.errors import Forbidden, ValidationFailed
@@ -121,11 +127,19 @@ class ChatListApi(APIView):
             [render_chat(chat, viewer=request.user) for chat in page]
         )
 
-    @extend_schema(request=Input, responses={200: outputs.ChatOutput, 201: outputs.ChatOutput})
+    @extend_schema(
+        request=Input,
+        responses={200: outputs.ChatOutput, 201: outputs.ChatOutput},
+        description="Also accepts the messenger's names: `type` (`private` = direct), "
+        "`participantIds`, `projectId`.",
+    )
     def post(self, request: Request) -> Response:
         if not request.user.is_staff:
             raise Forbidden(_("Only staff create chats."), code=error_codes.STAFF_ONLY)
-        params = self.Input(data=request.data)
+        body = renamed_body(request.data, CHAT_CREATE_ALIASES)
+        if body is not request.data and isinstance(body.get("kind"), str):
+            body["kind"] = CHAT_KIND_ALIASES.get(body["kind"], body["kind"])
+        params = self.Input(data=body)
         params.is_valid(raise_exception=True)
         data = params.validated_data
         created = True
@@ -228,10 +242,10 @@ class MessageInput(serializers.Serializer):
 
 
 def _send(request: Request, *, chat_id: int, data: dict) -> Response:
-    chat = selectors.chat_for(request.user, chat_id)
+    # The service reads the chat once, locked (404 when the sender cannot see it).
     result = services.message_send(
         sender=request.user,
-        chat=chat,
+        chat=chat_id,
         text=data["text"],
         kind=data["kind"],
         attachment_ids=data["attachment_ids"],
@@ -303,10 +317,13 @@ class LegacyMessageCreateApi(APIView):
         )
 
     @extend_schema(
-        request=Input, responses={201: outputs.MessageOutput, 200: outputs.MessageOutput}
+        request=Input,
+        responses={201: outputs.MessageOutput, 200: outputs.MessageOutput},
+        description="Also accepts the messenger's names: `chatId`, `messageType`, `clientId`, "
+        "`attachmentIds`.",
     )
     def post(self, request: Request) -> Response:
-        params = self.Input(data=request.data)
+        params = self.Input(data=renamed_body(request.data, LEGACY_MESSAGE_ALIASES))
         params.is_valid(raise_exception=True)
         data = params.validated_data
         return _send(

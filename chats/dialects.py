@@ -177,3 +177,32 @@ def canonical_fields(data: dict) -> dict:
             value = fixed.pop(alias)
             fixed.setdefault(name, value)
     return fixed
+
+
+# The REST bodies of seed 002 (the messenger): its names on our two create operations.
+CHAT_CREATE_ALIASES = {
+    "type": "kind",
+    "participantIds": "participant_ids",
+    "projectId": "project_id",
+}
+CHAT_KIND_ALIASES = {"private": "direct"}
+LEGACY_MESSAGE_ALIASES = {
+    "chatId": "chat_id",
+    "conversationId": "chat_id",
+    "messageType": "message_type",
+    "clientId": "client_id",
+    "attachmentIds": "attachment_ids",
+}
+
+
+def renamed_body(data, aliases: dict[str, str]):
+    """A parsed JSON body with the older names in ``aliases`` replaced by ours (ours win when
+    both are sent). Anything but a JSON object is returned as it is, for the serializer to
+    refuse."""
+    if not isinstance(data, dict) or not any(key in aliases for key in data):
+        return data
+    fixed = {key: value for key, value in data.items() if key not in aliases}
+    for alias, name in aliases.items():
+        if alias in data:
+            fixed.setdefault(name, data[alias])
+    return fixed

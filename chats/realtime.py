@@ -142,10 +142,10 @@ def _valid(serializer_class: type[serializers.Serializer], data: dict) -> dict:
 
 
 def _message_send(user: User, data: dict) -> dict:
-    chat = chat_for(user, data["chat_id"])
+    # The service reads the chat once, locked, as the sender sees it (NotFound otherwise).
     result = message_send(
         sender=user,
-        chat=chat,
+        chat=int(data["chat_id"]),
         text=data["text"],
         kind=data["kind"],
         attachment_ids=data["attachment_ids"],

@@ -41,7 +41,8 @@ from connectors.base import (
     RetryLater,
     Verdict,
 )
-from connectors.http import client, transport_error
+from connectors.fetch import RefusedURL, fetch_bytes, guarded_stream
+from connectors.http import transport_error
 from crm import crypto
 
 SIGNATURE_HEADER = "X-Connector-Signature"
@@ -179,25 +180,14 @@ class ApiChannelConnector(Connector):
         ]
 
     def fetch_file(self, inbox: Inbox, file: RemoteFile, *, max_size: int) -> tuple[bytes, str]:
-        if urlsplit(file.file_id).scheme not in ("http", "https"):
-            raise FetchError(f"{file.name}: only http and https links are fetched.", retry=False)
-        try:
-            with client().stream("GET", file.file_id, follow_redirects=True) as response:
-                if response.status_code >= 500 or response.status_code == 429:
-                    raise FetchError(f"download: {response.status_code}", retry=True)
-                if response.status_code != 200:
-                    raise FetchError(f"download: {response.status_code}", retry=False)
-                chunks, size = [], 0
-                for chunk in response.iter_bytes():
-                    size += len(chunk)
-                    if size > max_size:
-                        raise FetchError(
-                            f"{file.name} is larger than {max_size} bytes.", retry=False
-                        )
-                    chunks.append(chunk)
-        except httpx.HTTPError as exc:
-            raise FetchError(f"download: {exc.__class__.__name__}", retry=True) from exc
-        return b"".join(chunks), file.name
+        # The bridge chose the link: public addresses only, every redirect checked again.
+        content = fetch_bytes(
+            file.file_id,
+            max_size=max_size,
+            name=file.name,
+            max_redirects=settings.CONNECTOR_FETCH_MAX_REDIRECTS,
+        )
+        return content, file.name
 
     # --- outbound ---------------------------------------------------------------------------
 
@@ -222,7 +212,17 @@ class ApiChannelConnector(Connector):
             "User-Agent": "ConnectorCRM-Webhook/1",
         }
         try:
-            response = client().post(inbox.callback_url, content=body, headers=headers)
+            # The inbox's admin chose the URL: public addresses only, as for fetched links.
+            with guarded_stream("POST", inbox.callback_url, content=body, headers=headers) as got:
+                got.read()
+                response = got
+        except RefusedURL as exc:
+            raise Rejected(
+                _("The callback URL is refused: %(reason)s.") % {"reason": exc},
+                code=error_codes.URL_REFUSED,
+            ) from exc
+        except FetchError as exc:  # the name does not resolve (now)
+            raise RetryLater(f"callback: {exc}", code=error_codes.PROVIDER_UNAVAILABLE) from exc
         except httpx.HTTPError as exc:
             raise transport_error("callback", exc, idempotent=True) from exc
         if not 200 <= response.status_code < 300:

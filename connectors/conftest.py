@@ -21,6 +21,14 @@ def private_media_root(settings, tmp_path):
     settings.MEDIA_PRIVATE_ROOT = str(tmp_path / "private-media")
 
 
+@pytest.fixture(autouse=True)
+def fetch_loopback_standins(settings):
+    """The stand-ins listen on 127.0.0.1: allowed by name, as an operator would allow a bridge
+    on the private network (``localhost`` and every other private address stay refused)."""
+    settings.CONNECTOR_FETCH_ALLOW_PRIVATE = False
+    settings.CONNECTOR_FETCH_ALLOWED_HOSTS = ["127.0.0.1"]
+
+
 @pytest.fixture(scope="session")
 def _standin_server():
     server = TelegramStandIn().start()

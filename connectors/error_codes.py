@@ -22,3 +22,4 @@ PROVIDER_UNAVAILABLE = "provider_unavailable"
 RATE_LIMITED = "rate_limited"
 REPLY_WINDOW_CLOSED = "reply_window_closed"
 TEMPLATES_UNSUPPORTED = "templates_unsupported"
+URL_REFUSED = "url_refused"  # a link to an address the server does not request (not public)

@@ -35,6 +35,7 @@ from connectors.base import (
     stored_file,
 )
 from connectors.base import split_text as base_split_text
+from connectors.fetch import configured_host, fetch_bytes
 from crm import crypto
 from crm.errors import ValidationFailed
 
@@ -266,26 +267,18 @@ class TelegramConnector(Connector):
         if (info.get("file_size") or 0) > max_size:
             raise FetchError(f"{file.name} is larger than {max_size} bytes.", retry=False)
         url = f"{settings.TELEGRAM_API_URL}/file/bot{inbox.bot_token}/{path}"
-        try:
-            with client().stream("GET", url) as response:
-                if response.status_code >= 500 or response.status_code == 429:
-                    raise FetchError(f"file download: {response.status_code}", retry=True)
-                if response.status_code != 200:
-                    raise FetchError(f"file download: {response.status_code}", retry=False)
-                chunks, size = [], 0
-                for chunk in response.iter_bytes():
-                    size += len(chunk)
-                    if size > max_size:
-                        raise FetchError(
-                            f"{file.name} is larger than {max_size} bytes.", retry=False
-                        )
-                    chunks.append(chunk)
-        except httpx.HTTPError as exc:
-            raise FetchError(f"file download: {exc.__class__.__name__}", retry=True) from exc
+        # On the configured Bot API host (never redirected): the operator chose it.
+        content = fetch_bytes(
+            url,
+            max_size=max_size,
+            name=file.name,
+            what="file download",
+            trusted=(configured_host(settings.TELEGRAM_API_URL),),
+        )
         name = file.name
         if name in ("photo.jpg", "document") and "." in path.rsplit("/", 1)[-1]:
             name = f"{name.split('.')[0]}.{path.rsplit('.', 1)[-1]}"
-        return b"".join(chunks), name
+        return content, name
 
     # --- outbound ---------------------------------------------------------------------------
 

@@ -45,6 +45,7 @@ from connectors.base import (
     split_text,
     stored_file,
 )
+from connectors.fetch import RefusedURL, configured_host, fetch_bytes, host_matches
 from connectors.http import client, transport_error
 from crm.errors import ValidationFailed
 
@@ -326,23 +327,21 @@ class WhatsAppConnector(Connector):
             raise FetchError("WhatsApp gave no media URL.", retry=False)
         if int(info.get("file_size") or 0) > max_size:
             raise FetchError(f"{file.name} is larger than {max_size} bytes.", retry=False)
-        try:
-            with client().stream("GET", url, headers=_auth(inbox)) as response:
-                if response.status_code >= 500 or response.status_code == 429:
-                    raise FetchError(f"media download: {response.status_code}", retry=True)
-                if response.status_code != 200:
-                    raise FetchError(f"media download: {response.status_code}", retry=False)
-                chunks, size = [], 0
-                for chunk in response.iter_bytes():
-                    size += len(chunk)
-                    if size > max_size:
-                        raise FetchError(
-                            f"{file.name} is larger than {max_size} bytes.", retry=False
-                        )
-                    chunks.append(chunk)
-        except httpx.HTTPError as exc:
-            raise FetchError(f"media download: {exc.__class__.__name__}", retry=True) from exc
-        return b"".join(chunks), file.name
+        # The link came from the Graph API: fetched (with the token) only on the configured API
+        # host or Meta's media CDN (WHATSAPP_MEDIA_HOSTS, public addresses), never redirected.
+        api_host = configured_host(settings.WHATSAPP_API_URL)
+        host = configured_host(str(url))
+        if not host_matches(host, [api_host, *settings.WHATSAPP_MEDIA_HOSTS]):
+            raise RefusedURL(f"WhatsApp media link on an unexpected host ({host or '?'})")
+        content = fetch_bytes(
+            str(url),
+            max_size=max_size,
+            name=file.name,
+            what="media download",
+            headers=_auth(inbox),
+            trusted=(api_host,),
+        )
+        return content, file.name
 
     def map_status(self, status: str) -> str | None:
         return STATUSES.get(status)

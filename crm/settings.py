@@ -266,6 +266,16 @@ CONNECTOR_RETRY_BACKOFF = env.float("CONNECTOR_RETRY_BACKOFF", default=2.0)
 CONNECTOR_RETRY_BACKOFF_MAX = env.float("CONNECTOR_RETRY_BACKOFF_MAX", default=300.0)
 # Webhook deliveries kept for de-duplication (providers retry for up to a day).
 CONNECTOR_UPDATE_RETENTION_HOURS = env.int("CONNECTOR_UPDATE_RETENTION_HOURS", default=72)
+# Links chosen outside the server (bridge attachments, callback URLs, provider media links)
+# are requested only at public addresses (connectors.fetch), except these hosts (as written in
+# the URL: a bridge on the private network), or everywhere with ALLOW_PRIVATE (a closed site).
+CONNECTOR_FETCH_ALLOW_PRIVATE = env.bool("CONNECTOR_FETCH_ALLOW_PRIVATE", default=False)
+CONNECTOR_FETCH_ALLOWED_HOSTS = env.list("CONNECTOR_FETCH_ALLOWED_HOSTS", default=[])
+CONNECTOR_FETCH_MAX_REDIRECTS = env.int("CONNECTOR_FETCH_MAX_REDIRECTS", default=5)
+CONNECTOR_FETCH_DEADLINE_SECONDS = env.float("CONNECTOR_FETCH_DEADLINE_SECONDS", default=120.0)
+# Where WhatsApp media links may point besides WHATSAPP_API_URL's host (Meta's CDN; ".x.com":
+# that domain and its subdomains). The access token is sent only there.
+WHATSAPP_MEDIA_HOSTS = env.list("WHATSAPP_MEDIA_HOSTS", default=[".fbsbx.com"])
 
 # --- Auth -----------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"

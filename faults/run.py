@@ -1,12 +1,12 @@
 """``make faults``: the whole stack under steady load, broken one part at a time.
 
 It starts its own stack — two web processes (``python -m crm.server``), a Celery worker and
-beat — on a private PostgreSQL database and a private ``redis-server`` on its own port, with
-S3 on a loopback moto server and the Telegram Bot API stand-in (a Telegram inbox per
-tenant). Customers of two tenants send at a steady rate over REST and WebSocket with client
-ids, retrying like a real client until the server says the message is stored; each tenant's
-operator keeps a socket open, reconnects when it drops and catches up over HTTP. Then, one
-after the other (``FAULTS``):
+beat — on a private PostgreSQL database and a private ``redis-server`` on its own port, with S3
+on a loopback moto server, the Telegram Bot API stand-in (a Telegram inbox per tenant) and the
+callback sink as an API-channel bridge (an API inbox per tenant). Customers of two tenants send
+at a steady rate over REST and WebSocket with client ids, retrying like a real client until the
+server says the message is stored; each tenant's operator keeps a socket open, reconnects when
+it drops and catches up over HTTP. Then, one after the other (``FAULTS``):
 
 - ``redis``: Redis stopped for ``--outage`` seconds (30);
 - ``postgres``: every PostgreSQL connection cut and new ones refused for ``--outage`` seconds;
@@ -21,6 +21,11 @@ after the other (``FAULTS``):
 - ``webhook``: one Telegram update posted to the webhook five times in a row (both web
   processes), another five times at once. Row ``webhook:in``: posts, 2xx answers, messages
   stored (must be 2), duplicates, seconds until both were stored;
+- ``callback``: the API channel's bridge (the callback sink) down for ``--outage`` seconds
+  while staff reply to bridge chats; it comes back on the same port. Every reply must end
+  ``sent`` with exactly one callback the bridge answered 2xx (retried until it returns, none
+  lost, none doubled). Row ``callback:out``: replies, stored, delivered once, duplicates,
+  seconds from the bridge's return until each was sent;
 - ``restart``: each web process restarted in turn (SIGTERM, start again on its port).
 
 After each fault: every message a client was told was stored (2xx or ack) is in the database
@@ -151,6 +156,11 @@ class Stack:
         from connectors.standins.telegram import TelegramStandIn
 
         self.telegram = TelegramStandIn().start()
+        from connectors.standins.callback_sink import CallbackSink
+
+        self.sink = CallbackSink().start()
+        self.sink_port = self.sink.server.server_address[1]
+        self.sinks = [self.sink]  # every sink that ran (the bridge restarted is a new one)
         self.bucket = f"faults-{uuid.uuid4().hex[:8]}"
         self.env = server_environment(
             database_url=self.db.url,
@@ -176,6 +186,9 @@ class Stack:
             TELEGRAM_API_URL=self.telegram.url,
             CONNECTOR_TIMEOUT_SECONDS=str(TELEGRAM_TIMEOUT),
             CONNECTOR_RETRY_BACKOFF="1",
+            CONNECTOR_RETRY_BACKOFF_MAX="8",
+            CONNECTOR_FETCH_ALLOWED_HOSTS="127.0.0.1",  # the bridge (sink) on loopback
+            FAULTS_CALLBACK_URL=self.sink.url,
         )
         self.servers: list = []
         self.ports = [free_port(), free_port()]
@@ -249,6 +262,8 @@ class Stack:
             self.db.drop()
         self.s3.close()
         self.telegram.stop()
+        with contextlib.suppress(Exception):
+            self.sink.stop()
         self.moto.stop()
 
 
@@ -700,12 +715,75 @@ async def fault_webhook(stack: Stack, outage: float) -> dict:
     }
 
 
+async def fault_callback(stack: Stack, outage: float) -> dict:
+    """The bridge goes down (its port refuses connections) for ``outage`` seconds while staff
+    reply to bridge chats, then comes back on the same port: every reply is retried until it
+    is accepted, and the bridge accepts each exactly once."""
+    from connectors.standins.callback_sink import CallbackSink
+
+    run = uuid.uuid4().hex[:6]
+    chats = [(tenant, c["chat"]) for tenant in stack.people for c in tenant["api"]["chats"]]
+    stack.sink.stop()
+    texts: dict[int, str] = {}
+    for n, (tenant, chat) in enumerate(chats):
+        text = f"bridge reply {run}-{n}"
+        texts[await asyncio.to_thread(_reply, stack, tenant, chat, text)] = text
+    await asyncio.sleep(outage / 2)
+    for n, (tenant, chat) in enumerate(chats, start=len(chats)):  # more while it is down
+        text = f"bridge reply {run}-{n}"
+        texts[await asyncio.to_thread(_reply, stack, tenant, chat, text)] = text
+    await asyncio.sleep(outage / 2)
+    early = database_count(
+        stack.db.url,
+        "SELECT count(*) FROM chats_message WHERE id = ANY(%s) AND delivery = 'sent'",
+        list(texts),
+    )[0][0]
+    stack.sink = CallbackSink(stack.sink_port).start()
+    stack.sinks.append(stack.sink)
+    back = time.monotonic()
+    states: dict[int, str] = {}
+    while time.monotonic() - back < 90:
+        states = dict(
+            database_count(
+                stack.db.url,
+                "SELECT id, delivery FROM chats_message WHERE id = ANY(%s)",
+                list(texts),
+            )
+        )
+        if all(state in ("sent", "failed") for state in states.values()):
+            break
+        await asyncio.sleep(0.5)
+    settled = time.monotonic() - back
+    await asyncio.sleep(2)  # a straggling second copy would show now
+    accepted: dict[int, int] = {}
+    for sink in stack.sinks:
+        for received in sink.received():
+            if received.status < 300 and received.path == "/hook":
+                pk = received.json()["message"]["id"]
+                accepted[pk] = accepted.get(pk, 0) + 1
+    return {
+        "channel": {
+            "sent": len(texts),
+            "acked": len(texts),
+            "stored": len(states),
+            "delivered": sum(
+                1 for pk in texts if accepted.get(pk) == 1 and states.get(pk) == "sent"
+            ),
+            "lost": sum(1 for pk in texts if not accepted.get(pk) or states.get(pk) != "sent"),
+            "duplicates": sum(1 for n in accepted.values() if n > 1),
+            "recovery": settled,
+        },
+        "sent_while_down": early,
+    }
+
+
 FAULTS = {
     "redis": fault_redis,
     "postgres": fault_postgres,
     "worker": fault_worker,
     "telegram": fault_telegram,
     "webhook": fault_webhook,
+    "callback": fault_callback,
     "restart": fault_restart,
 }
 
@@ -796,7 +874,8 @@ async def main(args) -> int:
             channel = row.pop("channel", None)
             results.append((name, row))
             if channel is not None:
-                results.append((f"{name}:out" if name == "telegram" else f"{name}:in", channel))
+                direction = "out" if name in ("telegram", "callback") else "in"
+                results.append((f"{name}:{direction}", channel))
             log(f"fault {name}: {row} {channel or ''}")
         stop.set()  # no new messages; those in flight are retried until stored
         deadline = time.monotonic() + 30
@@ -831,6 +910,8 @@ async def main(args) -> int:
             webhook_wrong = name == "webhook:in" and (
                 row["acked"] != row["sent"] or row["stored"] != 2
             )
+            callback_wrong = name == "callback:out" and row["delivered"] != row["sent"]
+            callback_wrong = callback_wrong or (name == "callback" and row["sent_while_down"])
             undelivered = row.get("undelivered", 0)
             if (
                 row["lost"]
@@ -840,6 +921,7 @@ async def main(args) -> int:
                 or worker_lost
                 or telegram_wrong
                 or webhook_wrong
+                or callback_wrong
             ):
                 failed = True
                 log(f"FAILED: {name}: {row}")

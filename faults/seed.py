@@ -2,7 +2,9 @@
 database of ``DATABASE_URL``. Prints one JSON line: per tenant its operator and customers with
 ids, access tokens and chat ids, and its Telegram inbox (made through the inbox service,
 ``TELEGRAM_API_URL`` pointing at the stand-in) with the webhook secret and two Telegram
-customers' chats, each opened by a message received through the channel service."""
+customers' chats, each opened by a message received through the channel service; with
+``FAULTS_CALLBACK_URL``, an API-channel inbox calling back there and two bridge customers' chats
+opened the same way."""
 
 from __future__ import annotations
 
@@ -54,6 +56,24 @@ def main(tenants: int, customers: int) -> None:
                 text="Hello from Telegram",
             )
             telegram.append({"user_id": user_id, "chat": received.chat.pk})
+        bridge = None
+        if os.environ.get("FAULTS_CALLBACK_URL"):
+            api_inbox, _ = inbox_create(
+                actor=admin,
+                kind="api",
+                name="Bridge",
+                callback_url=os.environ["FAULTS_CALLBACK_URL"],
+                auto_assign=False,
+            )
+            bridge = {"inbox": api_inbox.pk, "chats": []}
+            for c in range(2):
+                received = message_receive(
+                    inbox=api_inbox,
+                    sender=ChannelSender(external_id=f"bridge-{t}-{c}", name=f"Bridge {t}.{c}"),
+                    external_id=f"seed-{c}",
+                    text="Hello from the bridge",
+                )
+                bridge["chats"].append({"contact": f"bridge-{t}-{c}", "chat": received.chat.pk})
         people = []
         for c in range(customers):
             customer = user(Role.CUSTOMER, f"customer{c}")
@@ -72,6 +92,7 @@ def main(tenants: int, customers: int) -> None:
                     "admin": {"id": admin.pk, "token": str(AccessToken.for_user(admin))},
                     "chats": telegram,
                 },
+                "api": bridge,
             }
         )
     print(json.dumps(out))

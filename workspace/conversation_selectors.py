@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from accounts.models import User
-from chats.models import Chat, ChatKind, Membership, Message
+from chats.models import ChannelIdentity, Chat, ChatKind, Membership, Message
 from chats.selectors import chat_detail_for, message_history
 from orders.models import Order
 from orders.selectors import orders_visible_to, with_payload_relations
@@ -23,6 +23,7 @@ class Conversation:
     customer_read_up_to: int
     orders: list[Order]
     earlier: list[Chat]
+    identities: list[ChannelIdentity] = ()
 
 
 def conversation_customer_read_up_to(chat: Chat) -> int:
@@ -62,6 +63,19 @@ def conversation_earlier(chat: Chat) -> list[Chat]:
     )
 
 
+def conversation_identities(chat: Chat) -> list[ChannelIdentity]:
+    """Who the customer is on the messaging channels (in the chat's organization)."""
+    if not chat.customer_id:
+        return []
+    return list(
+        ChannelIdentity.objects.filter(
+            customer_id=chat.customer_id, inbox__organization_id=chat.organization_id
+        )
+        .select_related("inbox")
+        .order_by("created_at", "pk")[:CONVERSATION_SIDE_LIMIT]
+    )
+
+
 def conversation_for(viewer: User, chat_id: int) -> Conversation:
     """Everything the page renders first; NotFound for a chat the viewer may not read (another
     organization's, an internal chat they are not in)."""
@@ -74,4 +88,5 @@ def conversation_for(viewer: User, chat_id: int) -> Conversation:
         customer_read_up_to=conversation_customer_read_up_to(chat),
         orders=conversation_orders(viewer, chat),
         earlier=conversation_earlier(chat),
+        identities=conversation_identities(chat),
     )

@@ -8,7 +8,7 @@ from django.contrib.admin.views.decorators import staff_member_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _
 
 from chats.api import render_chat
 from chats.payloads import message_data
@@ -49,8 +49,20 @@ def conversation_view(request: HttpRequest, chat_id: int) -> HttpResponse:
     }
     context = {
         **admin.site.each_context(request),
-        "title": str(chat.customer.name or chat.customer.email) if chat.customer_id else str(chat),
+        "title": _customer_title(chat, conversation.identities) if chat.customer_id else str(chat),
         "chat": chat,
+        "identities": conversation.identities,
         "conversation": data,
     }
     return render(request, "workspace/conversation.html", context)
+
+
+def _customer_title(chat, identities) -> str:
+    """The customer's name, else email, else their channel handle (channel customers have no
+    email)."""
+    customer = chat.customer
+    if customer.name or customer.email:
+        return str(customer.name or customer.email)
+    for identity in identities:
+        return identity.username or identity.external_id
+    return str(_("Customer"))

@@ -14,12 +14,13 @@ from django.utils.translation import gettext as _
 from chats import channels, error_codes, events, hooks
 from chats.models import Chat, Delivery, Message, MessageKind
 from chats.services.common import MAX_TEXT_LENGTH
-from chats.services.messages import _chat_apply, _last_message_update
-from chats.services.read_state import (
-    _count_new_message_as_unread,
-    _emit_unread,
-    _ensure_staff_read_states,
+from chats.services.messages import (
+    _chat_apply,
+    _count_sent_message,
+    _last_message_update,
+    _staff_missing,
 )
+from chats.services.read_state import _emit_unread, _ensure_staff_read_states
 from crm.errors import ValidationFailed
 
 
@@ -38,6 +39,7 @@ def message_post_automated(*, chat: Chat, text: str, client_id: str | None = Non
         chat = (
             Chat.objects.select_related("inbox")
             .select_for_update(no_key=True, of=("self",))
+            .annotate(staff_missing=_staff_missing())
             .get(pk=chat.pk)
         )
         if not chat.is_support:
@@ -59,13 +61,14 @@ def message_post_automated(*, chat: Chat, text: str, client_id: str | None = Non
             else None,
             created_at=timezone.now(),
         )
-        _ensure_staff_read_states(chat, since_message_id=previous_last_id)
+        if chat.staff_missing:
+            _ensure_staff_read_states(chat, since_message_id=previous_last_id)
         _chat_apply(chat, _last_message_update(message))
         message.chat = chat
         # Automated replies carry no files: the payload needs no query to say so.
         message._prefetched_objects_cache = {"attachments": message.attachments.none()}
-        affected = _count_new_message_as_unread(message)
+        affected, counts, totals, _unused = _count_sent_message(message)
         events.message_new(message, participant_ids=[])
-        _emit_unread(chat.pk, affected)
+        _emit_unread(chat.pk, affected, counts=counts, totals=totals)
         hooks.message_stored(message)
     return message

@@ -3,8 +3,8 @@ Each runs in one transaction under the chat's row lock and emits its events on c
 
 from __future__ import annotations
 
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Exists, F, OuterRef, Subquery
 from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext as _
@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 from accounts.models import User
 from chats import channels, error_codes, events, hooks
 from chats.models import Chat, ChatStatus, Delivery, Membership, Message, MessageKind
-from chats.selectors import chat_for, chats_visible_to, visible_messages_q
+from chats.selectors import chat_for, chats_visible_to, staff_users_q, visible_messages_q
 from chats.services.chats import chat_opened
 from chats.services.common import (
     CUSTOMER_KINDS,
@@ -26,7 +26,6 @@ from chats.services.common import (
     participant_ids_of,
 )
 from chats.services.read_state import (
-    _count_new_message_as_unread,
     _counted_for_rows,
     _counts_as_unread,
     _emit_unread,
@@ -105,43 +104,50 @@ def _attachments_for(*, sender: User, chat: Chat, attachment_ids: list[int]):
 def message_send(
     *,
     sender: User,
-    chat: Chat,
+    chat: Chat | int,
     text: str = "",
     kind: str = MessageKind.TEXT,
     attachment_ids: list[int] | None = None,
     client_id: str | None = None,
     outside_reply_window: bool = False,
 ) -> SendResult:
-    """Post a message as ``sender``. The same ``client_id`` from the same sender in the same
-    chat returns the first message (``created=False``) instead of a second one, also when two
-    identical requests race (the chat lock orders them, a unique constraint backs it up).
+    """Post a message as ``sender`` in ``chat`` (the chat or its id: the chat is read once,
+    locked, and NotFound if the sender cannot see it). The same ``client_id`` from the same
+    sender in the same chat returns the first message (``created=False``) instead of a second
+    one, also when two identical requests race (the chat lock orders them, a unique constraint
+    backs it up); a retry is not counted against the rate limit.
 
     A reply that would leave through a channel whose reply window has closed (WhatsApp, 24 h
     after the customer's last message) is refused with 409 ``reply_window_closed`` before
     anything is stored; ``outside_reply_window`` is for what the provider accepts anyway (an
     approved template, sent by the channel's own service)."""
+    chat_id = chat if isinstance(chat, int) else chat.pk
     attachment_ids = [int(a) for a in (attachment_ids or [])]
     text = text or ""
     client_id = client_id or None
-    _validate_message_input(
-        sender=sender, kind=kind, text=text, attachment_ids=attachment_ids, client_id=client_id
-    )
-    if client_id:
-        existing = _sent_before(sender=sender, chat_id=chat.pk, client_id=client_id)
-        if existing is not None:  # a retry: not counted against the rate limit
-            return SendResult(existing, False)
-    decision = ratelimit.hit("messages_user", str(sender.pk))
-    if not decision.allowed:
-        raise RateLimited(
-            _("You are sending messages too fast."),
-            code=error_codes.MESSAGES_THROTTLED,
-            retry_after=decision.retry_after,
-        )
     try:
         with transaction.atomic():
-            return _message_send_locked(
+            locked = _chat_locked(sender, chat_id, client_id=client_id)
+            _validate_message_input(
                 sender=sender,
-                chat=chat,
+                kind=kind,
+                text=text,
+                attachment_ids=attachment_ids,
+                client_id=client_id,
+            )
+            existing = _sent_before_locked(locked, sender=sender)
+            if existing is not None:  # a retry: not counted against the rate limit
+                return SendResult(existing, False)
+            decision = ratelimit.hit("messages_user", str(sender.pk))
+            if not decision.allowed:
+                raise RateLimited(
+                    _("You are sending messages too fast."),
+                    code=error_codes.MESSAGES_THROTTLED,
+                    retry_after=decision.retry_after,
+                )
+            return _message_store(
+                sender=sender,
+                chat=locked,
                 text=text,
                 kind=kind,
                 attachment_ids=attachment_ids,
@@ -150,7 +156,7 @@ def message_send(
             )
     except IntegrityError:
         if client_id:  # a racing twin won: answer with its message
-            existing = _sent_before(sender=sender, chat_id=chat.pk, client_id=client_id)
+            existing = _sent_before(sender=sender, chat_id=chat_id, client_id=client_id)
             if existing is not None:
                 return SendResult(existing, False)
         raise
@@ -169,6 +175,47 @@ def _sent_before(*, sender: User, chat_id: int, client_id: str) -> Message | Non
     )
 
 
+def _chat_locked(sender: User, chat_id: int, *, client_id: str | None = None) -> Chat:
+    """The chat, locked, as the sender sees it (NotFound otherwise), with its inbox joined (to
+    know its channel; only the chat row is locked). Locking the chat row serializes sends
+    within one chat, so message ids grow in commit order (clients use them as cursors) and
+    last_message/unread updates never interleave. With a ``client_id``, the same query tells
+    whether the sender already stored a message with it (``sent_before_id``): a twin that
+    commits while this one waits for the lock is caught by the unique constraint instead."""
+    chats = (
+        chats_visible_to(sender)
+        .select_related("inbox")
+        .select_for_update(no_key=True, of=("self",))
+    )
+    if client_id:
+        twins = Message.objects.filter(
+            chat_id=OuterRef("pk"), sender_id=sender.pk, client_id=client_id
+        )
+        chats = chats.annotate(sent_before_id=Subquery(twins.values("pk")[:1]))
+    return chat_for(sender, chat_id, queryset=chats.annotate(staff_missing=_staff_missing()))
+
+
+def _staff_missing() -> Exists:
+    """Whether an active staff member of the chat's organization has no read pointer row on
+    it yet (``_ensure_staff_read_states`` then creates them): asked with the lock, so the
+    usual send, where nobody is missing, spends no query on it."""
+    has_row = Membership.objects.filter(chat_id=OuterRef(OuterRef("pk")), user_id=OuterRef("pk"))
+    staff = User.objects.filter(
+        staff_users_q(), organization_id=OuterRef("organization_id"), is_active=True
+    )
+    return Exists(staff.filter(~Exists(has_row)))
+
+
+def _sent_before_locked(chat: Chat, *, sender: User) -> Message | None:
+    message_id = getattr(chat, "sent_before_id", None)
+    if message_id is None:
+        return None
+    message = Message.objects.get(pk=message_id)
+    message.chat = chat
+    message.sender = sender
+    return message
+
+
 def _message_send_locked(
     *,
     sender: User,
@@ -181,16 +228,7 @@ def _message_send_locked(
     files: list | None = None,
     outside_reply_window: bool = False,
 ) -> SendResult:
-    # Locking the chat row serializes sends within one chat, so message ids grow in commit
-    # order (clients use them as cursors) and last_message/unread updates never interleave.
-    # Only the chat row: the inbox is joined to know its channel, never locked.
-    chat = chat_for(
-        sender,
-        chat.pk,
-        queryset=chats_visible_to(sender)
-        .select_related("inbox")
-        .select_for_update(no_key=True, of=("self",)),
-    )
+    chat = _chat_locked(sender, chat.pk)
     if client_id:
         existing = Message.objects.filter(chat=chat, sender=sender, client_id=client_id).first()
         if existing is not None:
@@ -199,6 +237,32 @@ def _message_send_locked(
         existing = Message.objects.filter(chat=chat, external_id=external_id).first()
         if existing is not None:
             return SendResult(existing, False)
+    return _message_store(
+        sender=sender,
+        chat=chat,
+        text=text,
+        kind=kind,
+        attachment_ids=attachment_ids,
+        client_id=client_id,
+        external_id=external_id,
+        files=files,
+        outside_reply_window=outside_reply_window,
+    )
+
+
+def _message_store(
+    *,
+    sender: User,
+    chat: Chat,
+    text: str,
+    kind: str,
+    attachment_ids: list[int],
+    client_id: str | None,
+    external_id: str | None = None,
+    files: list | None = None,
+    outside_reply_window: bool = False,
+) -> SendResult:
+    """Store the message in ``chat``, locked by the caller (``_chat_locked``)."""
     staff_only = kind == MessageKind.NOTE
     if not outside_reply_window and channels.reply_window_closed(
         chat=chat, kind=kind, staff_only=staff_only, from_staff=sender.is_staff
@@ -233,6 +297,8 @@ def _message_send_locked(
         from media.services import media_attach
 
         media_attach(files=files, chat=chat)
+    else:  # a new message without files: its payload needs no query to say so
+        message._prefetched_objects_cache = {"attachments": message.attachments.none()}
     update = _last_message_update(message)
     reopened = False
     if chat.is_support:
@@ -241,29 +307,68 @@ def _message_send_locked(
         if not sender.is_staff and chat.status == ChatStatus.CLOSED:
             update.update(status=ChatStatus.OPEN, closed_at=None)
             reopened = True
-        _ensure_staff_read_states(chat, since_message_id=previous_last_id)
+        if getattr(chat, "staff_missing", True):
+            _ensure_staff_read_states(chat, since_message_id=previous_last_id)
     _chat_apply(chat, update)
     message.chat = chat
     message.sender = sender
-    # Writing in a chat means having read it: the sender's pointer moves to their message.
-    sender_unread = (
-        Membership.objects.filter(chat=chat, user=sender)
-        .values_list("unread_count", flat=True)
-        .first()
-    )
-    Membership.objects.filter(chat=chat, user=sender).update(
-        last_read_message_id=message.pk, unread_count=0
-    )
     MESSAGES_SENT.labels(kind=kind).inc()
-    affected = _count_new_message_as_unread(message)
+    affected, counts, totals, sender_unread = _count_sent_message(message)
     participant_ids = [] if chat.is_support else participant_ids_of(chat)
     events.message_new(message, participant_ids=participant_ids)
-    _emit_unread(chat.pk, affected + ([sender.pk] if sender_unread else []))
+    notified = affected + ([sender.pk] if sender_unread else [])
+    _emit_unread(chat.pk, notified, counts=counts, totals=totals)
     if reopened:
         events.chat_updated(chat)
         chat_opened(chat)
     hooks.message_stored(message)
     return SendResult(message, True)
+
+
+def _count_sent_message(message: Message) -> tuple[list[int], dict[int, int], dict[int, int], int]:
+    """One UPDATE for every read pointer the new message touches: the sender's moves to it
+    (writing in a chat means having read it) and everyone it counts for gets one more unread;
+    it returns the new counts and each user's unread in their other chats (for the totals).
+    Returns who got one more, the counts, the totals, and the sender's count before: it is
+    zeroed by a second statement only when it was not zero already."""
+    table = connection.ops.quote_name(Membership._meta.db_table)
+    counted = "FALSE"
+    params: list = [message.sender_id, message.sender_id, message.pk, message.chat_id]
+    params.append(message.sender_id)
+    if _counts_as_unread(message):
+        counted = "last_read_message_id < %s"
+        params.append(message.pk)
+        if message.staff_only:
+            staff_sql, staff_params = (
+                User.objects.filter(staff_users_q()).values("pk").query.sql_with_params()
+            )
+            counted += f" AND user_id IN ({staff_sql})"
+            params.extend(staff_params)
+    params.append(message.chat_id)
+    # Only quoted names and this module's fragments are formatted in; values are parameters.
+    sql = (
+        f"UPDATE {table} SET"  # noqa: S608
+        " unread_count = CASE WHEN user_id = %s THEN unread_count ELSE unread_count + 1 END,"
+        " last_read_message_id = CASE WHEN user_id = %s THEN %s ELSE last_read_message_id END"
+        f" WHERE chat_id = %s AND (user_id = %s OR ({counted}))"
+        " RETURNING user_id, unread_count,"
+        f" (SELECT COALESCE(SUM(o.unread_count), 0) FROM {table} o"
+        f" WHERE o.user_id = {table}.user_id AND o.chat_id <> %s AND o.unread_count > 0)"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    counts = {user_id: count for user_id, count, _ in rows}
+    totals = {user_id: elsewhere + count for user_id, count, elsewhere in rows}
+    affected = [user_id for user_id, _, _ in rows if user_id != message.sender_id]
+    sender_unread = counts.get(message.sender_id, 0)
+    if sender_unread:
+        Membership.objects.filter(chat_id=message.chat_id, user_id=message.sender_id).update(
+            unread_count=0
+        )
+        totals[message.sender_id] -= sender_unread
+        counts[message.sender_id] = 0
+    return affected, counts, totals, sender_unread
 
 
 def _last_message_update(message: Message) -> dict:

@@ -63,15 +63,21 @@ def _counts_as_unread(message: Message) -> bool:
     return message.kind != MessageKind.SYSTEM
 
 
-def _emit_unread(chat_id: int, user_ids: list[int]) -> None:
+def _emit_unread(
+    chat_id: int, user_ids: list[int], *, counts: dict | None = None, totals: dict | None = None
+) -> None:
+    """``counts``/``totals``: the users' counts in this chat and over all their chats, when
+    the caller has them in hand."""
     if not user_ids:
         return
-    totals = unread_totals(user_ids)
-    counts = dict(
-        Membership.objects.filter(chat_id=chat_id, user_id__in=user_ids).values_list(
-            "user_id", "unread_count"
+    if totals is None:
+        totals = unread_totals(user_ids)
+    if counts is None:
+        counts = dict(
+            Membership.objects.filter(chat_id=chat_id, user_id__in=user_ids).values_list(
+                "user_id", "unread_count"
+            )
         )
-    )
     for uid in user_ids:
         events.unread_updated(
             user_id=uid,
@@ -79,15 +85,6 @@ def _emit_unread(chat_id: int, user_ids: list[int]) -> None:
             unread_count=counts.get(uid, 0),
             total=totals.get(uid, 0),
         )
-
-
-def _count_new_message_as_unread(message: Message) -> list[int]:
-    """Add the message to the unread count of everyone it counts for; returns their ids."""
-    if not _counts_as_unread(message):
-        return []
-    rows = _counted_for_rows(message)
-    rows.update(unread_count=F("unread_count") + 1)
-    return list(rows.values_list("user_id", flat=True))
 
 
 # --- Read state -----------------------------------------------------------------------------

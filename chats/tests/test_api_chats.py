@@ -114,6 +114,30 @@ class TestCreate:
         assert {p["id"] for p in first.json()["participants"]} == {operator.pk, admin_user.pk}
         assert Chat.objects.filter(kind=ChatKind.DIRECT).count() == 1
 
+    def test_the_messengers_names_create_a_direct_chat(self, client_for, operator, admin_user):
+        response = client_for(operator).post(
+            "/api/chats", {"type": "private", "participantIds": [admin_user.pk]}, format="json"
+        )
+        assert response.status_code == 201, response.json()
+        assert response.json()["kind"] == "direct"
+        assert {p["id"] for p in response.json()["participants"]} == {operator.pk, admin_user.pk}
+
+    def test_the_messengers_names_are_checked_like_ours(self, client_for, operator):
+        response = client_for(operator).post(
+            "/api/chats", {"type": "secret", "participantIds": [operator.pk]}, format="json"
+        )
+        assert response.status_code == 400 and "kind" in response.json()
+        assert not Chat.objects.filter(kind=ChatKind.DIRECT).exists()
+
+    def test_a_customer_cannot_create_a_chat_with_the_messengers_names(
+        self, client_for, customer, operator
+    ):
+        response = client_for(customer).post(
+            "/api/chats", {"type": "private", "participantIds": [operator.pk]}, format="json"
+        )
+        assert response.status_code == 403
+        assert not Chat.objects.filter(kind=ChatKind.DIRECT).exists()
+
     def test_group_chat(self, client_for, operator, admin_user, senior_operator):
         response = client_for(operator).post(
             "/api/chats",

@@ -110,6 +110,24 @@ class TestSend:
         assert retry.status_code == 201 and again.status_code == 200
         assert retry.json()["id"] == again.json()["id"]
 
+    def test_legacy_shape_with_the_messengers_camel_case_names(self, client_for, customer, support):
+        body = {"chatId": support.pk, "content": "Привет!", "messageType": "text", "clientId": "c1"}
+        first = client_for(customer).post("/api/messages", body, format="json")
+        again = client_for(customer).post("/api/messages", body, format="json")
+        assert first.status_code == 201 and again.status_code == 200
+        assert first.json()["text"] == "Привет!" and first.json()["id"] == again.json()["id"]
+        assert Message.objects.filter(chat=support, client_id="c1").count() == 1
+
+    def test_legacy_shape_refuses_another_organizations_chat_by_its_camel_case_name(
+        self, client_for, other_customer, support
+    ):
+        before = Message.objects.filter(chat=support).count()
+        response = client_for(other_customer).post(
+            "/api/messages", {"chatId": support.pk, "content": "x"}, format="json"
+        )
+        assert response.status_code == 404
+        assert Message.objects.filter(chat=support).count() == before
+
     def test_text_is_stored_as_given(self, client_for, customer, support):
         text = '<script>alert("x")</script> & <b>'
         response = client_for(customer).post(

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import socket
 import sys
 import threading
 import time
@@ -42,6 +43,8 @@ class SinkState:
     echo: bool = False
     files: dict[str, bytes] = field(default_factory=dict)  # path → bytes, served on GET
     file_failures: int = 0  # the next this many GETs answer 503
+    redirects: dict[str, str] = field(default_factory=dict)  # path → Location (302)
+    gets: list[str] = field(default_factory=list)  # every GET's path, in order
 
 
 def _make_handler(state: SinkState):
@@ -54,7 +57,16 @@ def _make_handler(state: SinkState):
         def do_GET(self):
             """A bridge's attachment links: files added with ``add_file``."""
             with state.lock:
+                state.gets.append(self.path)
+                location = state.redirects.get(self.path)
                 content = state.files.get(self.path)
+            if location is not None:
+                self.send_response(302)
+                self.send_header("Location", location)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            with state.lock:
                 failing = state.file_failures > 0
                 state.file_failures -= 1 if failing else 0
             status = 200 if content is not None else 404
@@ -98,16 +110,25 @@ def _make_handler(state: SinkState):
     return Handler
 
 
+class _IPv6Server(ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+
+
 class CallbackSink:
     def __init__(self, port: int = 0, *, host: str = "127.0.0.1"):
         self.state = SinkState()
-        self.server = ThreadingHTTPServer((host, port), _make_handler(self.state))
+        server_class = _IPv6Server if ":" in host else ThreadingHTTPServer
+        self.server = server_class((host, port), _make_handler(self.state))
         self.server.daemon_threads = True
 
     @property
-    def url(self) -> str:
+    def base(self) -> str:
         host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}/hook"
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+    @property
+    def url(self) -> str:
+        return f"{self.base}/hook"
 
     def start(self) -> CallbackSink:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
@@ -131,8 +152,17 @@ class CallbackSink:
         """Serve ``content`` at ``path``; returns its URL."""
         with self.state.lock:
             self.state.files[path] = content
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}{path}"
+        return f"{self.base}{path}"
+
+    def add_redirect(self, path: str, location: str) -> str:
+        """Answer ``GET path`` with a 302 to ``location``; returns the URL of ``path``."""
+        with self.state.lock:
+            self.state.redirects[path] = location
+        return f"{self.base}{path}"
+
+    def gets(self) -> list[str]:
+        with self.state.lock:
+            return list(self.state.gets)
 
     def received(self) -> list[Received]:
         with self.state.lock:
@@ -152,6 +182,8 @@ class CallbackSink:
         with self.state.lock:
             self.state.received.clear()
             self.state.failures.clear()
+            self.state.gets.clear()
+            self.state.redirects.clear()
             self.state.file_failures = 0
 
 

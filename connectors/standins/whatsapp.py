@@ -59,6 +59,7 @@ class GraphState:
     failures: dict[str, list[Failure]] = field(default_factory=dict)
     media: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # id → (mime, bytes)
     closed: set[str] = field(default_factory=set)
+    media_urls: dict[str, str] = field(default_factory=dict)  # id → another download link
     tokens: set[str] | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
     ids: itertools.count = field(default_factory=lambda: itertools.count(1))
@@ -151,7 +152,7 @@ def _make_handler(state: GraphState, base_url):
                 200,
                 {
                     "messaging_product": "whatsapp",
-                    "url": f"{base_url()}/download/{media_id}",
+                    "url": state.media_urls.get(media_id) or f"{base_url()}/download/{media_id}",
                     "mime_type": mime,
                     "sha256": hashlib.sha256(content).hexdigest(),
                     "file_size": len(content),
@@ -247,9 +248,14 @@ class GraphStandIn:
             queue = self.state.failures.setdefault(kind, [])
             queue.extend(Failure(status, seconds, code) for _ in range(times))
 
-    def add_media(self, media_id: str, content: bytes, mime: str = "image/jpeg") -> None:
+    def add_media(
+        self, media_id: str, content: bytes, mime: str = "image/jpeg", *, url: str = ""
+    ) -> None:
+        """``url``: the lookup answers this download link instead of the stand-in's own."""
         with self.state.lock:
             self.state.media[media_id] = (mime, content)
+            if url:
+                self.state.media_urls[media_id] = url
 
     def close_window(self, wa_id: str) -> None:
         with self.state.lock:
@@ -274,6 +280,7 @@ class GraphStandIn:
             self.state.calls.clear()
             self.state.failures.clear()
             self.state.closed.clear()
+            self.state.media_urls.clear()
 
 
 def main() -> None:
