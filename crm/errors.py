@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
@@ -190,6 +191,16 @@ def json_or_html_404(request: HttpRequest, exception: Exception | None = None):
 
 
 def json_or_html_500(request: HttpRequest):
+    # Django calls this inside its ``except`` for any uncaught exception, also one raised by a
+    # middleware (loading the session while the database is down), where the outage
+    # middleware's ``process_exception`` never sees it: an outage is still a 503.
+    from crm import outage
+    from crm.middleware import service_unavailable
+
+    part = outage.part_down(sys.exc_info()[1])
+    if part is not None:
+        outage.report(f"{part} (requests)", sys.exc_info()[1])
+        return service_unavailable(part)
     if _is_api(request):
         return JsonResponse(
             {"detail": _("Internal server error."), "code": "server_error"}, status=500

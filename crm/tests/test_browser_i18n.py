@@ -44,7 +44,7 @@ def test_the_cabinet_switches_to_russian_and_back(server, browser):
     page.click("main button[type=submit]")
     page.wait_for_url(f"{server.url}/chat/")
     page.wait_for_selector("#status:has-text('Подключено')", timeout=15000)
-    assert page.get_attribute("#text", "placeholder") == "Напишите сообщение…"
+    assert page.get_attribute("#text", "placeholder") == "Сообщение…"
     page.fill("#text", "Здравствуйте! Где мой заказ?")
     page.keyboard.press("Enter")
     page.locator("li.msg.mine .tick", has_text="Отправлено").wait_for(timeout=10000)

@@ -52,6 +52,26 @@ def test_an_unreachable_part_answers_503_with_retry_after(client, url):
     assert body["code"] == "service_unavailable" and body["detail"]
 
 
+@pytest.mark.django_db
+def test_a_session_that_cannot_be_loaded_while_the_database_is_down_is_503(
+    client, monkeypatch, customer
+):
+    """The session is read by middleware, before any view: the outage is still a 503."""
+    from django.contrib.sessions.backends.db import SessionStore
+
+    client.force_login(customer)
+    client.raise_request_exception = False
+
+    def down(self):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(SessionStore, "load", down)
+    for url in ("/", "/chat/", "/admin/"):
+        response = client.get(url)
+        assert response.status_code == 503, url
+        assert response.json()["code"] == "service_unavailable"
+
+
 @override_settings(ROOT_URLCONF=__name__)
 def test_other_errors_are_still_500(client):
     client.raise_request_exception = False
