@@ -25,6 +25,19 @@ const DELIVERY_LABELS = {
   read: gettext("Read"),
   failed: gettext("Failed"),
 };
+// Why a channel message failed, by the error's code; the stored detail (often the provider's
+// own words) follows on its own line.
+const DELIVERY_ERRORS = {
+  bot_blocked: gettext("The customer blocked the bot."),
+  callback_missing: gettext("The inbox has no callback URL."),
+  channel_unavailable: gettext("The channel is unavailable: the inbox is inactive or has no recipient."),
+  delivery_unknown: gettext("It is not known whether the provider received it, so it was not sent again."),
+  message_deleted: gettext("Deleted before it was sent."),
+  provider_rejected: gettext("The provider refused the message."),
+  provider_unavailable: gettext("The provider stayed unavailable through every retry."),
+  reply_window_closed: gettext("The 24-hour reply window had closed."),
+  url_refused: gettext("The callback address is not a public one."),
+};
 const AVAILABILITY_LABELS = { online: gettext("Online"), away: gettext("Away"), offline: gettext("Offline") };
 const TYPING_SAFETY_MS = 8000;
 
@@ -151,7 +164,11 @@ function deliveryNode(m) {
   else if (!state) state = m.id <= customerReadUpTo ? "read" : "sent";
   span.dataset.state = state;
   span.textContent = m.delivery ? DELIVERY_LABELS[state] || state : state === "read" ? gettext("Seen") : DELIVERY_LABELS[state];
-  if (state === "failed" && m.delivery_error) span.title = m.delivery_error.detail || m.delivery_error.code;
+  if (state === "failed" && m.delivery_error) {
+    const { code, detail } = m.delivery_error;
+    const reason = DELIVERY_ERRORS[code];
+    span.title = reason ? (detail && detail !== reason ? `${reason}\n${detail}` : reason) : detail || code;
+  }
   return span;
 }
 
