@@ -149,6 +149,8 @@ REDIS_KEY_PREFIX = env.str("REDIS_KEY_PREFIX", default="crm")
 # Every Redis call is bounded: with Redis down or stuck a request waits at most this long for
 # it, then goes on without it (events, presence, rate limits are hints; see crm/outage.py).
 REDIS_SOCKET_TIMEOUT = env.float("REDIS_SOCKET_TIMEOUT", default=1.0)
+# Connections of each of a process's shared Redis pools (crm/redis.py), whatever its sockets.
+REDIS_POOL_SIZE = env.int("REDIS_POOL_SIZE", default=10)
 
 if REDIS_URL:
     # Named explicitly: django-environ would switch to django-redis when that is installed.
