@@ -3,14 +3,16 @@
 
 Each open connection has an entry holding the time of its last heartbeat: a Redis sorted set per
 user with ``REDIS_URL``, the cache otherwise (the embedded default is one process, so its cache
-sees every connection). A connection refreshes its entry every ``PRESENCE_HEARTBEAT_SECONDS``;
-an entry older than ``PRESENCE_TIMEOUT_SECONDS`` no longer counts, so the connections of a
-process that died lapse by themselves. A user is online while one of their entries is alive.
+sees every connection). Each server process refreshes the entries of all its connections
+every ``PRESENCE_HEARTBEAT_SECONDS``, a thousand per round trip (``chats.heartbeat``); an entry
+older than ``PRESENCE_TIMEOUT_SECONDS`` no longer counts, so the connections of a process that
+died lapse by themselves. A user is online while one of their entries is alive.
 
 ``User.is_online`` follows the entries through ``presence_sync``, which reads them while it holds
 the user's row lock. Two processes racing — the last tab closes on one while a new tab opens on
 the other — both sync, one after the other, and the later one sees the final state. Lapsed
-entries are found by ``presence_sweep``, which one process runs per heartbeat interval.
+entries are found by ``presence_sweep``, which one process runs per heartbeat interval
+(``sweep_when_due``).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from accounts.models import User
 from chats import hooks
 from chats.models import Chat, ChatKind, ChatStatus
 from crm.events import send_event, staff_group, user_group
+from crm.redis import Script
 
 logger = logging.getLogger(__name__)
 
@@ -47,26 +50,35 @@ def _timeout() -> float:
 
 class RedisConnections:
     """Entries in Redis: one sorted set per user, connection id → heartbeat (Redis' clock, so
-    servers with skewed clocks agree). Every operation is one atomic script."""
+    servers with skewed clocks agree). Every operation is one atomic script, on the process's
+    shared pools (``crm.redis``): sync methods for threads, ``a*`` ones for the event loop."""
 
-    _REFRESH = """
+    _REFRESH = Script(
+        """
     local t = redis.call('TIME')
     local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-    local timeout = tonumber(ARGV[2])
-    redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - timeout)
-    local before = redis.call('ZCARD', KEYS[1])
-    redis.call('ZADD', KEYS[1], now, ARGV[1])
-    redis.call('EXPIRE', KEYS[1], math.ceil(timeout * 2))
+    local timeout = tonumber(ARGV[1])
+    local before = {}
+    for i, key in ipairs(KEYS) do
+        redis.call('ZREMRANGEBYSCORE', key, '-inf', now - timeout)
+        before[i] = redis.call('ZCARD', key)
+        redis.call('ZADD', key, now, ARGV[i + 1])
+        redis.call('EXPIRE', key, math.ceil(timeout * 2))
+    end
     return before
     """
-    _DROP = """
+    )
+    _DROP = Script(
+        """
     local t = redis.call('TIME')
     local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
     redis.call('ZREM', KEYS[1], ARGV[1])
     redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
     return redis.call('ZCARD', KEYS[1])
     """
-    _ALIVE = """
+    )
+    _ALIVE = Script(
+        """
     local t = redis.call('TIME')
     local cutoff = tonumber(t[1]) + tonumber(t[2]) / 1000000 - tonumber(ARGV[1])
     local counts = {}
@@ -75,37 +87,58 @@ class RedisConnections:
     end
     return counts
     """
+    )
 
     def __init__(self, url: str, prefix: str):
-        import redis
-
-        # Bounded like every Redis call (settings.REDIS_SOCKET_TIMEOUT).
-        timeout = getattr(settings, "REDIS_SOCKET_TIMEOUT", None)
-        self.client = redis.Redis.from_url(
-            url, socket_timeout=timeout, socket_connect_timeout=timeout
-        )
+        self.url = url
         self.prefix = prefix
-        self._refresh = self.client.register_script(self._REFRESH)
-        self._drop = self.client.register_script(self._DROP)
-        self._alive = self.client.register_script(self._ALIVE)
 
     def _key(self, user_id: int) -> str:
         return f"{self.prefix}:presence:{user_id}"
 
+    def _refresh_args(self, entries: list[tuple[int, str]]) -> tuple[list, list]:
+        keys = [self._key(user_id) for user_id, _ in entries]
+        return keys, [_timeout(), *(connection for _, connection in entries)]
+
+    @staticmethod
+    def _firsts(entries: list[tuple[int, str]], before: list) -> set[int]:
+        return {user_id for (user_id, _), n in zip(entries, before, strict=True) if int(n) == 0}
+
     def refresh(self, *, user_id: int, connection: str) -> bool:
         """Record a heartbeat; True when the user had no live connection before it."""
-        return self._refresh(keys=[self._key(user_id)], args=[connection, _timeout()]) == 0
+        return bool(self.refresh_many([(user_id, connection)]))
+
+    def refresh_many(self, entries: list[tuple[int, str]]) -> set[int]:
+        """Record a heartbeat of each (user id, connection id) in one round trip; returns the
+        users who had no live connection before it."""
+        if not entries:
+            return set()
+        return self._firsts(entries, self._REFRESH.run(*self._refresh_args(entries), url=self.url))
+
+    async def arefresh(self, *, user_id: int, connection: str) -> bool:
+        return bool(await self.arefresh_many([(user_id, connection)]))
+
+    async def arefresh_many(self, entries: list[tuple[int, str]]) -> set[int]:
+        if not entries:
+            return set()
+        before = await self._REFRESH.arun(*self._refresh_args(entries), url=self.url)
+        return self._firsts(entries, before)
 
     def drop(self, *, user_id: int, connection: str) -> int:
         """Forget a closed connection; returns how many of the user's are still alive."""
-        return int(self._drop(keys=[self._key(user_id)], args=[connection, _timeout()]))
+        return int(self._DROP.run([self._key(user_id)], [connection, _timeout()], url=self.url))
+
+    async def adrop(self, *, user_id: int, connection: str) -> int:
+        keys, args = [self._key(user_id)], [connection, _timeout()]
+        return int(await self._DROP.arun(keys, args, url=self.url))
 
     def alive(self, user_ids: Iterable[int]) -> dict[int, int]:
         user_ids = list(user_ids)
         counts: dict[int, int] = {}
         for start in range(0, len(user_ids), ALIVE_BATCH):
             batch = user_ids[start : start + ALIVE_BATCH]
-            found = self._alive(keys=[self._key(uid) for uid in batch], args=[_timeout()])
+            keys = [self._key(uid) for uid in batch]
+            found = self._ALIVE.run(keys, [_timeout()], url=self.url)
             counts.update(zip(batch, (int(n) for n in found), strict=True))
         return counts
 
@@ -139,9 +172,31 @@ class CacheConnections:
             cache.set(self._key(user_id), entries, timeout=_timeout() * 2)
         return len(entries)
 
+    def refresh_many(self, entries: list[tuple[int, str]]) -> set[int]:
+        firsts = set()
+        for user_id, connection in entries:
+            if self.refresh(user_id=user_id, connection=connection):
+                firsts.add(user_id)
+        return firsts
+
     def alive(self, user_ids: Iterable[int]) -> dict[int, int]:
         now = time.time()
         return {uid: len(self._live(cache.get(self._key(uid)) or {}, now)) for uid in user_ids}
+
+    # The cache may be any backend: its calls run in a thread.
+
+    async def arefresh(self, *, user_id: int, connection: str) -> bool:
+        return await sync_to_async(self.refresh, thread_sensitive=False)(
+            user_id=user_id, connection=connection
+        )
+
+    async def arefresh_many(self, entries: list[tuple[int, str]]) -> set[int]:
+        return await sync_to_async(self.refresh_many, thread_sensitive=False)(entries)
+
+    async def adrop(self, *, user_id: int, connection: str) -> int:
+        return await sync_to_async(self.drop, thread_sensitive=False)(
+            user_id=user_id, connection=connection
+        )
 
 
 _redis_connections: dict[tuple[str, str], RedisConnections] = {}
@@ -234,24 +289,22 @@ def presence_sweep() -> list[int]:
     return [uid for uid in lapsed if presence_sync(user_id=uid) is False]
 
 
-# --- Called by the consumer -----------------------------------------------------------------
+# --- Called by the connections' lifecycle (chats.realtime, chats.heartbeat) -----------------
 
 
 async def connection_refresh(*, user_id: int, connection: str) -> None:
-    """A connection opened or beat: refresh its entry; the user's first live one makes them
-    online. One process per heartbeat interval also sweeps lapsed users."""
-    first = await sync_to_async(connections().refresh, thread_sensitive=False)(
-        user_id=user_id, connection=connection
-    )
-    if first:
+    """A connection opened: count its entry; the user's first live one makes them online."""
+    if await connections().arefresh(user_id=user_id, connection=connection):
         await database_sync_to_async(presence_sync)(user_id=user_id)
+
+
+async def sweep_when_due() -> None:
+    """Sweep lapsed users, when no process did for a heartbeat interval (the lock)."""
     if await cache.aadd(SWEEP_LOCK_KEY, 1, timeout=settings.PRESENCE_HEARTBEAT_SECONDS):
         await database_sync_to_async(presence_sweep)()
 
 
 async def connection_closed(*, user_id: int, connection: str) -> None:
-    remaining = await sync_to_async(connections().drop, thread_sensitive=False)(
-        user_id=user_id, connection=connection
-    )
+    remaining = await connections().adrop(user_id=user_id, connection=connection)
     if remaining == 0:
         await database_sync_to_async(presence_sync)(user_id=user_id)

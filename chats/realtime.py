@@ -22,13 +22,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from channels.db import database_sync_to_async
-from django.conf import settings
 from django.utils.translation import gettext
 from rest_framework import serializers
 from rest_framework.exceptions import APIException
 
 from accounts.models import User
-from chats import error_codes, presence, viewers
+from chats import error_codes, heartbeat, presence, viewers
 from chats.dialects import DEFAULT, Dialect, Out, canonical_fields
 from chats.payloads import message_data
 from chats.selectors import chat_for
@@ -83,8 +82,6 @@ class Connection:
         self.joined: set[int] = set()
         # chat id → (when it was last announced, the expiry task, staff only: a note)
         self.typing: dict[int, tuple[float, asyncio.Task, bool]] = {}
-        self.heartbeat: asyncio.Task | None = None
-        self.closing = asyncio.Event()
         self.member_groups = [user_group(user.pk)]
         if user.is_staff:
             self.member_groups.append(staff_group(user.organization_id))
@@ -351,16 +348,15 @@ async def connection_counted(conn: Connection) -> None:
 
 
 def connection_heartbeat_start(conn: Connection) -> None:
-    conn.heartbeat = asyncio.create_task(_heartbeat(conn))
+    """From now on the process's heartbeat (chats.heartbeat) keeps the connection counted."""
+    heartbeat.join(conn)
 
 
 async def connection_closed(conn: Connection) -> None:
     """The connection closed: typing and viewing end, groups and presence forget it."""
-    if conn.heartbeat is not None:
-        # Let a heartbeat in flight finish first: landing after the drop below, it would
-        # count this closed connection again until the entry lapses.
-        conn.closing.set()
-        await asyncio.gather(conn.heartbeat, return_exceptions=True)
+    # A heartbeat in flight lands first: after the drop below, it would count this closed
+    # connection again until the entry lapses.
+    await heartbeat.leave(conn)
     try:
         for chat_id in list(conn.typing):
             await _typing_stop(conn, chat_id)
@@ -378,36 +374,10 @@ async def connection_closed(conn: Connection) -> None:
 
 
 def connection_release(conn: Connection) -> None:
-    """Forget the connection's timers in this process."""
-    if conn.heartbeat is not None:
-        conn.heartbeat.cancel()
+    """Forget the connection's heartbeat and timers in this process."""
+    heartbeat.forget(conn)
     for _, task in conn.typing.values():
         task.cancel()
-
-
-async def _heartbeat(conn: Connection) -> None:
-    while True:
-        try:
-            await asyncio.wait_for(conn.closing.wait(), settings.PRESENCE_HEARTBEAT_SECONDS)
-        except TimeoutError:
-            pass
-        else:
-            return  # the connection is closing
-        try:
-            await presence.connection_refresh(user_id=conn.user.pk, connection=conn.id)
-            if conn.is_staff and conn.joined:
-                await viewers.refresh(
-                    organization_id=conn.user.organization_id,
-                    chat_ids=list(conn.joined),
-                    user_id=conn.user.pk,
-                    name=_display_name(conn.user),
-                    connection=conn.id,
-                )
-        except Exception as exc:  # a Redis or database hiccup must not end the connection
-            if outage.part_down(exc) is None:
-                logger.exception("Presence heartbeat failed for user %s", conn.user.pk)
-            else:
-                outage.report("presence", exc)
 
 
 # --- Typing ---------------------------------------------------------------------------------

@@ -151,18 +151,18 @@ REDIS_KEY_PREFIX = env.str("REDIS_KEY_PREFIX", default="crm")
 REDIS_SOCKET_TIMEOUT = env.float("REDIS_SOCKET_TIMEOUT", default=1.0)
 # Connections of each of a process's shared Redis pools (crm/redis.py), whatever its sockets.
 REDIS_POOL_SIZE = env.int("REDIS_POOL_SIZE", default=10)
+# Their connections' name in Redis' CLIENT LIST: <name>:<pid>:sync|async.
+REDIS_CLIENT_NAME = env.str("REDIS_CLIENT_NAME", default="crm")
 
 if REDIS_URL:
     # Named explicitly: django-environ would switch to django-redis when that is installed.
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Django's RedisCache on the process's shared pools (crm/redis.py: bounded in
+            # size and time), not a pool per thread and per socket's task.
+            "BACKEND": "crm.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": REDIS_KEY_PREFIX,
-            "OPTIONS": {
-                "socket_timeout": REDIS_SOCKET_TIMEOUT,
-                "socket_connect_timeout": REDIS_SOCKET_TIMEOUT,
-            },
         }
     }
     CHANNEL_LAYERS = {
@@ -382,8 +382,10 @@ AI_TIMEOUT_SECONDS = env.float("AI_TIMEOUT_SECONDS", default=8.0)
 # --- Real-time (WebSocket /ws/) -------------------------------------------------------------
 # A ticket from POST /api/auth/ws-ticket opens one WebSocket within this many seconds.
 WS_TICKET_SECONDS = 30
-# Every open connection refreshes its presence entry this often; an entry not refreshed for
-# PRESENCE_TIMEOUT_SECONDS belongs to a dead connection (or a dead process) and no longer counts.
+# Each server process refreshes the presence (and viewer) entries of all its open connections
+# this often, in one batched Redis round trip per thousand (chats/heartbeat.py); an entry not
+# refreshed for PRESENCE_TIMEOUT_SECONDS belongs to a dead connection (or a dead process) and
+# no longer counts.
 PRESENCE_HEARTBEAT_SECONDS = env.int("PRESENCE_HEARTBEAT_SECONDS", default=15)
 PRESENCE_TIMEOUT_SECONDS = env.int("PRESENCE_TIMEOUT_SECONDS", default=45)
 # Socket.IO's own heartbeat: the server pings every SOCKETIO_PING_INTERVAL seconds (a long-poll

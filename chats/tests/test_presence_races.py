@@ -31,11 +31,20 @@ class GatedStore:
         self.entered = threading.Event()
         self.gate = threading.Event()
 
-    def refresh(self, *, user_id: int, connection: str) -> bool:
-        if user_id == self.user_id:
+    async def _wait(self, user_ids) -> None:
+        if self.user_id in user_ids:
             self.entered.set()
-            assert self.gate.wait(5), "the test never opened the gate"
-        return self.real.refresh(user_id=user_id, connection=connection)
+            assert await asyncio.to_thread(self.gate.wait, 5), "the test never opened the gate"
+
+    async def arefresh(self, *, user_id: int, connection: str) -> bool:
+        """The count of a new connection."""
+        await self._wait([user_id])
+        return await self.real.arefresh(user_id=user_id, connection=connection)
+
+    async def arefresh_many(self, entries) -> set[int]:
+        """The process's heartbeat."""
+        await self._wait([user_id for user_id, _ in entries])
+        return await self.real.arefresh_many(entries)
 
     def __getattr__(self, name: str):
         return getattr(self.real, name)
