@@ -364,11 +364,17 @@ async def connection_closed(conn: Connection) -> None:
             await _viewers_change(conn, chat_id, add=False)
         for group in conn.member_groups + [chat_group(cid) for cid in conn.joined]:
             await conn.transport.group_discard(conn, group)
-        await presence.connection_closed(user_id=conn.user.pk, connection=conn.id)
-    except Exception as exc:  # Redis or PostgreSQL down: groups and presence lapse alone
+    except Exception as exc:  # Redis down: the groups expire alone
         if outage.part_down(exc) is None:
+            connection_release(conn)
             raise
         outage.report("websocket", exc)
+    try:  # whatever became of the groups: an entry left behind shows the user online
+        await presence.connection_closed(user_id=conn.user.pk, connection=conn.id)
+    except Exception as exc:  # Redis or PostgreSQL down: the entry lapses alone
+        if outage.part_down(exc) is None:
+            raise
+        outage.report("presence", exc)
     finally:
         connection_release(conn)
 

@@ -3,10 +3,11 @@
 Per-connection objects (a socket's task, a thread) must never build clients of their own: a
 client per socket is a Redis connection per socket, and about 10,000 sockets exhaust Redis'
 client limit. ``client()`` is for threads (sync code), ``aclient()`` for the event loop; both
-are bounded (``REDIS_POOL_SIZE`` connections each, callers wait for a free one) and bounded in
-time (``REDIS_SOCKET_TIMEOUT``). Django's cache (``crm.cache.RedisCache``), presence, viewers
-and rate limits all go through them, so a server process holds a handful of Redis connections
-whatever its number of sockets.
+are bounded (``REDIS_POOL_SIZE`` connections each, callers wait for a free one at most
+``REDIS_POOL_TIMEOUT``) and bounded in time (``REDIS_SOCKET_TIMEOUT`` per call). Django's cache
+(``crm.cache.RedisCache``), presence, viewers and rate limits all go through them, and the
+channel layer has a bounded pool too (``crm.channel_layer``): a server process holds a handful
+of Redis connections whatever its number of sockets.
 
 Each connection names itself (``CLIENT SETNAME``) ``<REDIS_CLIENT_NAME>:<pid>:sync|async``:
 ``CLIENT LIST`` shows which process holds what (``connections_of``).
@@ -42,7 +43,9 @@ def _options(kind: str) -> dict:
     timeout = settings.REDIS_SOCKET_TIMEOUT
     return {
         "max_connections": getattr(settings, "REDIS_POOL_SIZE", 10),
-        "timeout": timeout,  # waiting for a free connection
+        # Waiting for a free connection: a burst (hundreds of sockets closing at once) queues
+        # for the pool's few connections; a stuck Redis frees each after ``timeout``.
+        "timeout": getattr(settings, "REDIS_POOL_TIMEOUT", 5.0),
         "socket_timeout": timeout,
         "socket_connect_timeout": timeout,
         "health_check_interval": 30,

@@ -149,8 +149,12 @@ REDIS_KEY_PREFIX = env.str("REDIS_KEY_PREFIX", default="crm")
 # Every Redis call is bounded: with Redis down or stuck a request waits at most this long for
 # it, then goes on without it (events, presence, rate limits are hints; see crm/outage.py).
 REDIS_SOCKET_TIMEOUT = env.float("REDIS_SOCKET_TIMEOUT", default=1.0)
-# Connections of each of a process's shared Redis pools (crm/redis.py), whatever its sockets.
-REDIS_POOL_SIZE = env.int("REDIS_POOL_SIZE", default=10)
+# Connections of each of a process's shared Redis pools, whatever its sockets: one for threads
+# and one for the event loop (crm/redis.py: cache, presence, rate limits), one for the channel
+# layer (crm/channel_layer.py). 3 × 6 and Celery's producer stay within 20 per process.
+REDIS_POOL_SIZE = env.int("REDIS_POOL_SIZE", default=6)
+# How long a caller waits for a free connection of such a pool (bursts queue for it).
+REDIS_POOL_TIMEOUT = env.float("REDIS_POOL_TIMEOUT", default=5.0)
 # Their connections' name in Redis' CLIENT LIST: <name>:<pid>:sync|async.
 REDIS_CLIENT_NAME = env.str("REDIS_CLIENT_NAME", default="crm")
 
@@ -167,7 +171,8 @@ if REDIS_URL:
     }
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            # channels_redis' layer on a bounded pool (crm/channel_layer.py).
+            "BACKEND": "crm.channel_layer.RedisChannelLayer",
             "CONFIG": {
                 # socket_timeout=None: with redis-py 8 an idle consumer's blocking read otherwise
                 # times out after a few seconds and the socket closes with 1011.
