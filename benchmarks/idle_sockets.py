@@ -258,7 +258,10 @@ SITECUSTOMIZE = textwrap.dedent(
     def _dump(signum, frame):
         _dumps[0] += 1
         gc.collect()
-        types = Counter(type(o).__module__ + "." + type(o).__qualname__ for o in gc.get_objects())
+        types = Counter()
+        for o in gc.get_objects():
+            t = type(o)
+            types[f"{t.__dict__.get('__module__', '?')}.{t.__name__}"] += 1
         lines = {}
         if tracemalloc.is_tracing():
             for stat in tracemalloc.take_snapshot().statistics("lineno")[:400]:

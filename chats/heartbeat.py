@@ -64,6 +64,12 @@ def join(conn: Connection) -> None:
         current.task = asyncio.create_task(_run(current), name="presence-heartbeat")
 
 
+def holds(conn: Connection) -> bool:
+    """Whether the heartbeat still beats for ``conn``."""
+    found = _beats.get(asyncio.get_running_loop())
+    return found is not None and conn.id in found.connections
+
+
 async def leave(conn: Connection) -> None:
     """Stop beating for ``conn``; returns once no refresh of it can land any more."""
     current = beat()

@@ -350,6 +350,22 @@ async def connection_counted(conn: Connection) -> None:
 def connection_heartbeat_start(conn: Connection) -> None:
     """From now on the process's heartbeat (chats.heartbeat) keeps the connection counted."""
     heartbeat.join(conn)
+    owner = asyncio.current_task()
+    if owner is not None:
+        owner.add_done_callback(lambda task: _abandoned(conn, task))
+
+
+_closing: set[asyncio.Task] = set()
+
+
+def _abandoned(conn: Connection, owner: asyncio.Task) -> None:
+    """The task that opened the connection was killed before its close ran (daphne cancels an
+    application that does not finish within its close timeout, e.g. a handshake that timed out
+    while the server was busy): close it here, or the heartbeat would count it forever."""
+    if owner.cancelled() and heartbeat.holds(conn):
+        task = asyncio.get_running_loop().create_task(connection_closed(conn))
+        _closing.add(task)
+        task.add_done_callback(_closing.discard)
 
 
 async def connection_closed(conn: Connection) -> None:

@@ -111,3 +111,20 @@ async def test_a_user_whose_entries_lapsed_is_online_again_at_the_next_beat(
     assert status["user_id"] == customer.pk and status["is_online"] is True
     assert (await sync(User.objects.get)(pk=customer.pk)).is_online
     assert (await request(tab, "ping"))["type"] == "pong"
+
+
+async def test_a_connection_whose_application_was_killed_is_closed_all_the_same(
+    ws, customer, admin_user
+):
+    """daphne cancels an application instance that does not finish within its close timeout
+    (a handshake that timed out on a busy server): its connection must not be counted on."""
+    staff = await ws(admin_user)
+    tab = await ws(customer)
+    await frames(staff)
+    assert any(c.user == customer for c in heartbeat.beat().connections.values())
+
+    tab.future.cancel()  # what daphne's application checker does
+    status = (await receive_type(staff, "user:status", wait=5))["data"]
+    assert status["user_id"] == customer.pk and status["is_online"] is False
+    assert not any(c.user == customer for c in heartbeat.beat().connections.values())
+    assert await sync(presence.connections().alive)([customer.pk]) == {customer.pk: 0}
