@@ -305,9 +305,26 @@ def print_profile(before: dict, after: dict, sockets: int) -> None:
         grown.sort(reverse=True)
         total = sum(g[0] for g in grown if g[0] > 0)
         print(f"  (traced growth {total / sockets / 1024:.1f} KiB per socket)")
+        by_package: Counter = Counter()
+        for size, _count, line in grown:
+            by_package[_package(line)] += size
+        print(
+            "  by package: "
+            + ", ".join(f"{p} {b / sockets / 1024:.1f}" for p, b in by_package.most_common(12))
+            + " (KiB per socket)"
+        )
         for size, count, line in grown[:25]:
             short = line.split("site-packages/")[-1].replace(str(ROOT) + "/", "")
             print(f"  {size / sockets:8.0f} B {count / sockets:6.2f} blocks  {short}")
+
+
+def _package(line: str) -> str:
+    path = line.rsplit(":", 1)[0]
+    if "site-packages/" in path:
+        return path.split("site-packages/")[1].split("/")[0]
+    if path.startswith(str(ROOT)):
+        return path[len(str(ROOT)) + 1 :].split("/")[0]
+    return path.rsplit("/", 2)[-2] if "/asyncio/" in path else "stdlib"
 
 
 def presence_check(redis_url: str, prefix: str, user_ids: list[int], within: float):
