@@ -182,6 +182,7 @@ async def client_main(args, tokens: list[str]) -> None:
 
     async def one(n: int) -> None:
         async with gate:
+            sock = None
             try:
                 # Source addresses 127.0.0.2-9: enough ephemeral ports for every socket.
                 _, sock = await loop.create_connection(
@@ -194,6 +195,9 @@ async def client_main(args, tokens: list[str]) -> None:
                 sockets.append(sock)
             except Exception as exc:
                 failures[str(exc)[:80] or type(exc).__name__] += 1
+                if sock is not None and sock.transport is not None:
+                    sock.closing = True
+                    sock.transport.abort()  # not established in time: not held either
 
     started = time.monotonic()
     tasks = []
