@@ -402,6 +402,7 @@ async def test_operator_panel_dialect_on_socketio(server, seed):
     try:
         hello = await client.next("connection_established")
         assert hello["user"]["id"] == seed["users"]["operator"]["id"]
+        assert isinstance(hello["unread_total"], int)
         status, sent = await asyncio.to_thread(
             http_json,
             "POST",
@@ -444,6 +445,7 @@ async def test_the_operator_panels_plain_websocket_at_ws(server, seed):
         first = json.loads(await panel.recv())
         assert first["type"] == "connection_established"
         assert first["data"]["user"]["id"] == seed["users"]["admin"]["id"]
+        assert isinstance(first["data"]["unread_total"], int)
         status, sent = await asyncio.to_thread(
             http_json,
             "POST",
