@@ -70,10 +70,11 @@ def _counts_as_unread(message: Message) -> bool:
 def _emit_own_unread(user_id: int, chat_id: int, *, count: int, total: int | None = None) -> None:
     """Tell the user's own connections (every tab) their count in the chat and their total.
 
-    Only for a change the user made themselves (a read, a send that reads, leaving a chat):
-    other people's messages change counts without an event, each client counts them from
-    ``message:new`` (the rule of ``counted_messages_q``), so a message costs the same number
-    of publishes whatever the number of staff. ``total`` is looked up when not given."""
+    Only for a change the user made themselves (a read, a send that reads, leaving a chat) or
+    one made to their own place (removed from a chat, its count is gone): other people's
+    messages change counts without an event, each client counts them from ``message:new``
+    (the rule of ``counted_messages_q``), so a message costs the same number of publishes
+    whatever the number of staff. ``total`` is looked up when not given."""
     if total is None:
         total = unread_totals([user_id])[user_id]
     events.unread_updated(user_id=user_id, chat_id=chat_id, unread_count=count, total=total)
