@@ -15,6 +15,7 @@ from accounts.tests.factories import UserFactory
 from chats.models import ChatKind
 from chats.services import (
     chat_mark_read,
+    chat_participant_remove,
     message_delete,
     message_post_automated,
     message_send,
@@ -180,3 +181,15 @@ async def test_established_carries_the_unread_total(ws, chat, customer, operator
 
     await sync(chat_mark_read)(user=admin_user, chat=chat)
     assert (await ws(admin_user)).established["data"]["unread_total"] == 1
+
+
+async def test_a_participant_removed_with_unread_hears_their_count_gone(
+    ws, operator, admin_user, senior_operator
+):
+    team = await sync(internal_chat)(ChatKind.GROUP, [operator, admin_user, senior_operator])
+    await sync(message_send)(sender=admin_user, chat=team, text="agenda")
+    removed, stayed = await ws(senior_operator), await ws(operator)
+    await sync(chat_participant_remove)(actor=admin_user, chat=team, user_id=senior_operator.pk)
+    data = (await receive_type(removed, "unread:updated"))["data"]
+    assert data == {"chat_id": team.pk, "unread_count": 0, "total": 0}
+    assert "unread:updated" not in await types_of(stayed)
