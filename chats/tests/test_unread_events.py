@@ -193,3 +193,20 @@ async def test_a_participant_removed_with_unread_hears_their_count_gone(
     data = (await receive_type(removed, "unread:updated"))["data"]
     assert data == {"chat_id": team.pk, "unread_count": 0, "total": 0}
     assert "unread:updated" not in await types_of(stayed)
+
+
+async def test_without_the_database_the_greeting_has_no_total_and_the_connection_stands(
+    ws, operator, monkeypatch
+):
+    from django.db import OperationalError
+
+    from chats import realtime
+
+    def down(user_ids):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(realtime, "unread_totals", down)
+    comm = await ws(operator)
+    assert comm.established["data"]["unread_total"] is None
+    assert comm.established["data"]["user"]["id"] == operator.pk
+    assert (await request(comm, "ping"))["type"] == "pong"
