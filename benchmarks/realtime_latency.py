@@ -590,6 +590,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--max-seconds", type=int, default=0, help="hard stop (default: 900 per run)"
     )
+    parser.add_argument("--json", help="also write every run's figures and the medians here")
     args = parser.parse_args(argv)
     args.counts = [int(c) for c in args.clients.split(",") if c]
     args.side_list = [x for x in args.sides.split(",") if x]
@@ -799,7 +800,53 @@ def warnings(results: list[Result]) -> list[str]:
                 f"{r.client_busy:.0%} of a core over the window; its deliveries/s may be "
                 "the clients' limit, not the servers'"
             )
+        if r.name == "floor" and r.lost:
+            notes.append(
+                "the floor lost frames: its group_sends are not held back by delivery (no POST "
+                "to wait for), so past the channel layer's capacity it drops them; its "
+                "deliveries/s is the rate it kept up"
+            )
+        if r.drain_s >= r.seconds and r.name != "floor":
+            notes.append(
+                f"{LABELS[r.name]} at {r.clients:,}: frames still arrived {r.drain_s:.0f} s "
+                "after the last POST (POSTs accepted faster than delivered)"
+            )
     return sorted(set(notes))
+
+
+def write_json(path: str, results: list[Result], summaries, checks: list[Check], args) -> None:
+    """Every run's figures, the medians and the verdicts, for notes and comparisons."""
+    keys = ["p50", "p99", "per_second", "posts_per_second", "lost", "drain_s"]
+    keys += ["server_cpu_s", "cpu_ms_per_post", "client_cpu_s", "connect_s"]
+
+    def figures(r) -> dict:
+        return {k: getattr(r, k) for k in keys}
+
+    data = {
+        "server": args.server,
+        "runs": args.runs,
+        "clients": args.counts,
+        "senders": args.senders,
+        "seconds": args.seconds,
+        "probes": args.probes,
+        "staff": args.staff_users,
+        "load_average": os.getloadavg(),
+        "results": [{"side": r.name, "clients": r.clients, **figures(r)} for r in results],
+        "medians": [
+            {
+                "side": name,
+                "clients": n,
+                "worst_lost": sm.worst_lost,
+                **{k: sm.median(k) for k in keys},
+            }
+            for (name, n), sm in summaries.items()
+        ],
+        "budgets": [
+            {"budget": c.label, "value": c.value, "limit": c.limit, "verdict": c.verdict}
+            for c in checks
+        ],
+    }
+    Path(path).write_text(json.dumps(data, indent=1, default=str).replace("NaN", "null"))
 
 
 # --- Running the sides ----------------------------------------------------------------------
@@ -1044,7 +1091,10 @@ def main(argv: list[str] | None = None) -> int:
     summaries = summarize(results)
     print_table(summaries, runs=args.runs, server=args.server)
     print_ratios(summaries)
-    ok = print_checks(budget_checks(summaries))
+    checks = budget_checks(summaries)
+    ok = print_checks(checks)
+    if args.json:
+        write_json(args.json, results, summaries, checks, args)
     for note in sorted(set(notes)) + warnings(results):
         print(f"note: {note}")
     if args.profile and len(profile_note) > 1:

@@ -20,7 +20,14 @@ from accounts.tests.factories import UserFactory
 from benchmarks import node_peer
 from benchmarks.asgi_servers import start_uvicorn
 from benchmarks.profiling import top_own, top_total
-from benchmarks.realtime_latency import BUDGET, Result, budget_checks, summarize
+from benchmarks.realtime_latency import (
+    BUDGET,
+    Result,
+    budget_checks,
+    parse_args,
+    summarize,
+    write_json,
+)
 from chats.tests.factories import support_chat
 from crm.tests.daphne_servers import http_json, server_environment
 
@@ -127,6 +134,26 @@ def test_medians_over_runs_and_the_worst_loss():
     assert summary.median("posts_per_second") == pytest.approx(20)
     assert summary.median("lost") == 0
     assert summary.worst_lost == 2
+
+
+def test_the_json_has_every_run_the_medians_and_the_verdicts(tmp_path):
+    results = [
+        product("app", 100, per_s=1000, p99=100, posts=10),
+        product("app", 100, per_s=3000, p99=300, posts=30, lost=2),
+        Result.from_peer(peer_row(100), seconds=6),
+    ]
+    summaries = summarize(results)
+    out = tmp_path / "bench.json"
+    args = parse_args(["--clients", "100", "--runs", "2"])
+    write_json(str(out), results, summaries, budget_checks(summaries), args)
+    data = json.loads(out.read_text())
+    assert [r["side"] for r in data["results"]] == ["app", "app", "node"]
+    medians = {(m["side"], m["clients"]): m for m in data["medians"]}
+    assert medians[("app", 100)]["per_second"] == pytest.approx(2000)
+    assert medians[("app", 100)]["worst_lost"] == 2
+    verdicts = {b["budget"]: b["verdict"] for b in data["budgets"]}
+    assert verdicts["product /ws/ lost at 100 (worst run)"] == "FAIL"
+    assert (data["runs"], data["clients"], data["staff"]) == (2, [100], 50)
 
 
 def test_a_budget_without_its_side_is_not_passed():
