@@ -48,7 +48,8 @@ counts for its latency, never as a saturation delivery. Printed:
 medians (lost: the worst run). ``--profile`` records one product server process with py-spy
 (``--gil``) during the first run's ``/ws/`` saturation at the largest count and prints the top
 10 functions by own time and the project's top 10 by total time (that run's figures are taken
-under the profiler). ``--max-seconds`` (900 per run) stops everything; every server process,
+under the profiler). ``--json PATH`` also writes every run's figures, the medians and the
+verdicts. ``--max-seconds`` (900 per run) stops everything; every server process,
 the peer's process group, the scratch databases and keys are gone at exit.
 """
 
