@@ -87,9 +87,13 @@ class Recording:
                     parsed.append((stack.split(";"), int(count)))
         return parsed
 
-    def discard(self) -> None:
+    def discard(self, keep: str | None = None) -> None:
+        """Remove the stacks file, or move it to ``keep``."""
         self.stop()
-        self.output.unlink(missing_ok=True)
+        if keep:
+            shutil.move(self.output, keep)
+        else:
+            self.output.unlink(missing_ok=True)
 
 
 def short_file(path: str) -> str:
@@ -129,6 +133,21 @@ def top_total(
     return rows[:limit]
 
 
+def callers(
+    stacks: list[tuple[list[str], int]], leaf: str, *, within: str
+) -> list[tuple[str, int]]:
+    """Where the samples whose leaf is ``leaf`` came from: the nearest frame of ``within``'s
+    files (the project's code) in each such stack, most common first."""
+    found: Counter[str] = Counter()
+    for frames, count in stacks:
+        if not frames or frame_name(frames[-1]) != leaf:
+            continue
+        names = [frame_name(f) for f in frames[:-1]]
+        caller = next((n for n in reversed(names) if within_file(n, within)), "(no project frame)")
+        found[caller] += count
+    return found.most_common()
+
+
 def within_file(name: str, prefixes: str) -> bool:
     if not prefixes:
         return True
@@ -147,12 +166,14 @@ def report(recording: Recording, *, what: str, limit: int = 10) -> None:
     if not samples:
         print(f"  (nothing recorded: {recording.log.strip()[-500:]})")
         return
-    print(f"  top {limit} functions by own time:")
-    for name, count in top_own(stacks, limit):
-        print(f"  {100 * count / samples:5.1f}%  {name}")
     apps = ",".join(
         sorted(f"{d.name}/" for d in BASE_DIR.iterdir() if (d / "__init__.py").is_file())
     )
+    print(f"  top {limit} functions by own time (and the project's code they ran under):")
+    for name, count in top_own(stacks, limit):
+        under = callers(stacks, name, within=apps)[:2]
+        where = ", ".join(f"{c} {100 * n / count:.0f}%" for c, n in under)
+        print(f"  {100 * count / samples:5.1f}%  {name}  ← {where}")
     print(f"  the project's functions by total time (own + callees), top {limit}:")
     for name, count in top_total(stacks, limit, within=apps):
         print(f"  {100 * count / samples:5.1f}%  {name}")

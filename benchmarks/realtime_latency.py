@@ -593,6 +593,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="py-spy on one product server during the first run's largest /ws/ saturation",
     )
+    parser.add_argument("--profile-out", help="keep py-spy's raw stacks in this file")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a budget fails")
     parser.add_argument("--peer-dir", help="the Node peer's folder (default: ../shared/peers/...)")
     parser.add_argument(
@@ -972,7 +973,7 @@ def run_product_side(
                     profile_note.append(text.getvalue())
             finally:
                 if recording is not None:
-                    recording.discard()
+                    recording.discard(keep=args.profile_out)
             results.append(result)
             print(f"  {line_of(result)}", flush=True)
     for server in servers:

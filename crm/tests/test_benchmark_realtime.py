@@ -19,7 +19,7 @@ from accounts.models import Role
 from accounts.tests.factories import UserFactory
 from benchmarks import node_peer
 from benchmarks.asgi_servers import start_uvicorn
-from benchmarks.profiling import top_own, top_total
+from benchmarks.profiling import callers, top_own, top_total
 from benchmarks.realtime_latency import (
     BUDGET,
     Result,
@@ -174,6 +174,9 @@ def test_py_spy_stacks_summed_by_own_and_total_time():
         ("send (chats/api.py)", 3),  # the two lines of one function together
     ]
     assert top_total(stacks, 5, within="chats/") == [("send (chats/api.py)", 8)]
+    assert callers(stacks, "dumps (json/__init__.py)", within="chats/") == [
+        ("send (chats/api.py)", 5)
+    ]
 
 
 def test_the_copy_of_the_node_peer_takes_our_ports_and_reports_the_send_time(tmp_path):
