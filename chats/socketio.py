@@ -43,12 +43,11 @@ from channels.auth import get_user as session_user
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.utils import timezone, translation
+from django.utils import translation
 from django.utils.translation import gettext
 from engineio import packet as eio_packet
 from socketio.exceptions import ConnectionRefusedError as Refused
 
-from accounts.api import user_payload
 from chats import error_codes, realtime
 from chats.dialects import DEFAULT, dialect_named, dialect_names
 from chats.realtime import MAX_FRAME_BYTES, Connection
@@ -341,7 +340,7 @@ async def _connect(server: Server, sid: str, environ: dict, auth: Any) -> bool:
         conn.language = await database_sync_to_async(language_for_environ)(environ, user)
         await realtime.connection_join_groups(conn)
         await realtime.connection_counted(conn)
-        profile = await database_sync_to_async(user_payload)(user)
+        greeting = await realtime.connection_greeting(conn)
     except Exception as exc:
         if outage.part_down(exc) is None:
             raise
@@ -352,11 +351,7 @@ async def _connect(server: Server, sid: str, environ: dict, auth: Any) -> bool:
     server.connections[sid] = conn
     realtime.connection_heartbeat_start(conn)
     # After the handshake's answer: the client hears connection:established once connected.
-    task = asyncio.create_task(
-        conn.transport.send_event(
-            conn, "connection:established", {"user": profile, "server_time": timezone.now()}
-        )
-    )
+    task = asyncio.create_task(conn.transport.send_event(conn, "connection:established", greeting))
     _background.add(task)
     task.add_done_callback(_background.discard)
     return True
