@@ -1,7 +1,8 @@
 """The real-time send path, side by side in one run: the product (REST send → WebSocket
 delivery, ``/ws/`` and Socket.IO), the floor of a bare Channels consumer, and the Node peer (the
 seeds' stack doing our send path). Loopback only; bounded; prints one table, the ratios and the
-budgets of issue 14 (PASS/FAIL; ``--strict`` exits 1 on a FAIL).
+budgets of issue 14 (PASS/FAIL, n/a where a side or count was not measured; ``--strict``
+exits 1 on a FAIL).
 
     DATABASE_URL=postgres://root@127.0.0.1:5432/bench_rt REDIS_URL=redis://127.0.0.1:6379/10 \
     NODE_PEER_REDIS_URL=redis://127.0.0.1:6379/12 TEST_PORTS=22000-22499 \
