@@ -409,7 +409,17 @@ async def test_an_unknown_dialect_is_refused(server, seed):
     assert client.refused["data"]["code"] == "unknown_dialect"
 
 
+_seen: dict[int, list[dict]] = {}
+
+
 async def _frames_until(conn, kind: str, wait: float = 5) -> dict:
+    """The next frame of ``kind``; frames of other kinds are kept for later calls (an event
+    may come before the ack of the request that caused it)."""
+    kept = _seen.setdefault(id(conn), [])
+    for frame in kept:
+        if frame["type"] == kind:
+            kept.remove(frame)
+            return frame
     deadline = time.monotonic() + wait
     while True:
         frame = json.loads(
@@ -417,6 +427,7 @@ async def _frames_until(conn, kind: str, wait: float = 5) -> dict:
         )
         if frame["type"] == kind:
             return frame
+        kept.append(frame)
 
 
 async def test_the_operator_panels_plain_websocket_at_ws(server, seed):
