@@ -174,6 +174,8 @@ class RedisLog:
     """The log in Redis: a stream per group, entries ``<ms>-<seq>``; the append script also
     publishes the event, so its position travels with it."""
 
+    # KEYS: the state hash, the epoch, the trimmed-up-to hash, then one stream per group.
+    # ARGV: channel ('' for none), message, retention ms, keep, cap, ttl s, a new epoch.
     APPEND = """
     local epoch = redis.call('GET', KEYS[2])
     if not epoch then
@@ -187,19 +189,34 @@ class RedisLog:
     local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
     redis.call('HSET', KEYS[1], 'ms', ms)
     local id = ms .. '-' .. seq
-    local keep = tonumber(ARGV[4])
-    for i = 3, #KEYS do
-        redis.call('XADD', KEYS[i], 'MAXLEN', '~', ARGV[5], id, 'm', ARGV[2])
-        -- Now and then, drop what is older than the retention while at least `keep` remain.
-        if seq % 50 == 0 and redis.call('XLEN', KEYS[i]) > keep then
+    local keep, cap, ttl = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+    -- Drop the entries before `first`, recording the last one dropped: a cursor before it
+    -- may have missed what was dropped.
+    local function trim_before(key, first)
+        local dropped = redis.call('XREVRANGE', key, '(' .. first, '-', 'COUNT', 1)
+        if #dropped > 0 then
+            redis.call('XTRIM', key, 'MINID', first)
+            redis.call('HSET', KEYS[3], key, dropped[1][1])
+        end
+    end
+    for i = 4, #KEYS do
+        local key = KEYS[i]
+        redis.call('XADD', key, id, 'm', ARGV[2])
+        local length = redis.call('XLEN', key)
+        if length > cap + 100 then
+            local oldest = redis.call('XRANGE', key, '-', '+', 'COUNT', length - cap + 1)
+            trim_before(key, oldest[#oldest][1])
+        elseif seq % 50 == 0 and length > keep then
+            -- What is older than the retention goes while at least `keep` remain.
             local cutoff = (ms - tonumber(ARGV[3])) .. '-0'
-            local newer = redis.call('XRANGE', KEYS[i], cutoff, '+', 'COUNT', keep)
+            local newer = redis.call('XRANGE', key, cutoff, '+', 'COUNT', keep)
             if #newer >= keep then
-                redis.call('XTRIM', KEYS[i], 'MINID', cutoff)
+                trim_before(key, cutoff)
             end
         end
-        redis.call('EXPIRE', KEYS[i], ARGV[6])
+        redis.call('EXPIRE', key, ttl)
     end
+    redis.call('EXPIRE', KEYS[3], ttl)
     if ARGV[1] ~= '' then
         redis.call('PUBLISH', ARGV[1], epoch .. ' ' .. id .. ' ' .. ARGV[2])
     end
@@ -210,6 +227,7 @@ class RedisLog:
         self.prefix = prefix
         self.state_key = f"{prefix}:events:state"
         self.epoch_key = f"{prefix}:events:epoch"
+        self.trimmed_key = f"{prefix}:events:trimmed"
         self.channel = f"{prefix}:events"
 
     def stream_key(self, group: str) -> str:
@@ -220,7 +238,8 @@ class RedisLog:
         return max(int(settings.EVENT_LOG_RETENTION_SECONDS) * 6, 3600)
 
     def append_args(self, groups: Iterable[str], message: str, *, publish: bool = True):
-        keys = [self.state_key, self.epoch_key] + [self.stream_key(g) for g in groups]
+        keys = [self.state_key, self.epoch_key, self.trimmed_key]
+        keys += [self.stream_key(g) for g in groups]
         args = [
             self.channel if publish else "",
             message,
@@ -249,30 +268,26 @@ class RedisLog:
         if parsed is None:
             return Since([], stale=True)
         epoch, after = parsed
-        groups = logged_groups(groups)
+        if time.time() * 1000 - after.ms > self.ttl_seconds() * 1000:
+            return Since([], stale=True)  # its streams may have expired since
+        keys = [self.stream_key(g) for g in logged_groups(groups)]
         limit = settings.EVENT_RESUME_MAX_EVENTS
         pipe = client.pipeline(transaction=False)
         pipe.get(self.epoch_key)
-        for group in groups:
-            pipe.xinfo_stream(self.stream_key(group))
-            pipe.xrange(self.stream_key(group), f"({after.id}", "+", count=limit + 1)
-        replies = await pipe.execute(raise_on_error=False)
-        current = replies[0]
-        if current is None or current.decode() != epoch:
-            return Since([], stale=True)
-        now_ms = int(time.time() * 1000)
+        pipe.hget(self.state_key, "seq")
+        if keys:
+            pipe.hmget(self.trimmed_key, keys)
+        for key in keys:
+            pipe.xrange(key, f"({after.id}", "+", count=limit + 1)
+        replies = await pipe.execute()
+        current, seq = replies[0], int(replies[1] or 0)
+        if current is None or current.decode() != epoch or after.seq > seq:
+            return Since([], stale=True)  # another epoch, or not a position of this log
+        trimmed = replies[2] if keys else []
         found: dict[Position, Entry] = {}
-        for i in range(len(groups)):
-            info, rows = replies[1 + 2 * i], replies[2 + 2 * i]
-            if isinstance(info, Exception):  # no such stream: nothing logged for a while
-                if now_ms - after.ms > self.ttl_seconds() * 1000:
-                    return Since([], stale=True)
-                continue
-            if isinstance(rows, Exception):
-                raise rows
-            deleted = info.get("max-deleted-entry-id") or b"0-0"
-            if Position.parse(_text(deleted)) > after:
-                return Since([], stale=True)
+        for i, rows in enumerate(replies[3:]):
+            if trimmed[i] is not None and Position.parse(_text(trimmed[i])) > after:
+                return Since([], stale=True)  # some of what it missed is gone
             if len(rows) > limit:
                 return Since([], stale=True)
             for entry_id, fields in rows:

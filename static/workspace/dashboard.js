@@ -57,7 +57,7 @@ function refresh() {
 for (const type of ["chat:new", "chat:updated", "message:new", "operator:status", "unread:updated"]) {
   realtime.on(type, refresh);
 }
-realtime.on("open", ({ reconnected }) => {
-  if (reconnected) refresh();
+realtime.on("open", ({ reconnected, resumed }) => {
+  if (reconnected && !resumed) refresh();
 });
 cards.dataset.ready = "true";
