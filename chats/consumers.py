@@ -45,7 +45,7 @@ from crm import outage, parsers
 from crm.events import CLOSE, ws_prepared, ws_text
 from crm.hub import Entry, daphne_protocol, pending_bytes
 from crm.logging import bind_socket
-from crm.metrics import WS_CONNECTIONS
+from crm.metrics import WS_CONNECTIONS, WS_SLOW_CLOSED
 
 logger = logging.getLogger(__name__)
 
@@ -153,6 +153,9 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
         if self._closing:
             return
         self._closing = True
+        if code == CLOSE_SLOW:
+            WS_SLOW_CLOSED.labels("websocket").inc()
+            logger.info("Closing a socket that fell behind (1013): it resumes from its cursor")
         if self.conn is not None and self.conn.hub is not None:
             self.conn.hub.leave(self.conn)  # no more frames for it here
         task = asyncio.get_running_loop().create_task(self.close(code=code))

@@ -54,6 +54,7 @@ from chats.realtime import MAX_FRAME_BYTES, Connection
 from crm import outage
 from crm.events import CLOSE, Event, FrameCache, with_extra
 from crm.i18n import language_for_environ
+from crm.metrics import WS_SLOW_CLOSED
 from crm.ws_auth import origin_allowed, ticket_redeem, user_for_access_token
 
 logger = logging.getLogger(__name__)
@@ -128,11 +129,14 @@ class SocketTransport:
             outs = tuple((out.name, out.extra) for out in conn.outgoing(event))
         for name, extra in outs:
             if socket.queue.qsize() >= settings.WS_SEND_BUFFER_FRAMES:
-                self._disconnect_soon()
+                self.overflow(conn)
                 return
             socket.queue.put_nowait(event_packet(event, name, extra, entry.cursor))
 
     def overflow(self, conn: Connection) -> None:
+        if not self.closed:
+            WS_SLOW_CLOSED.labels("socketio").inc()
+            logger.info("Disconnecting a Socket.IO client that fell behind: it resumes")
         self._disconnect_soon()
 
     def lost(self, conn: Connection) -> None:

@@ -148,6 +148,8 @@ class MemoryLog:
 
     def head(self) -> str:
         with self.lock:
+            ms = max(int(time.time() * 1000), self.last.ms)
+            self.last = Position(ms, self.last.seq)
             return cursor_of(self.epoch, self.last)
 
     def since(self, groups: Iterable[str], cursor: str) -> Since:
@@ -228,6 +230,7 @@ class RedisLog:
         self.state_key = f"{prefix}:events:state"
         self.epoch_key = f"{prefix}:events:epoch"
         self.trimmed_key = f"{prefix}:events:trimmed"
+        self._scripts: dict[int, Any] = {}
         self.channel = f"{prefix}:events"
 
     def stream_key(self, group: str) -> str:
@@ -251,17 +254,29 @@ class RedisLog:
         ]
         return keys, args
 
+    # The position now: after every logged event, at Redis' time (a cursor's age is how long
+    # its client has not heard from us). KEYS: the state hash, the epoch; ARGV: a new epoch.
+    HEAD = """
+    local epoch = redis.call('GET', KEYS[2])
+    if not epoch then
+        epoch = ARGV[1]
+        redis.call('SET', KEYS[2], epoch)
+    end
+    local t = redis.call('TIME')
+    local ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+    local last = tonumber(redis.call('HGET', KEYS[1], 'ms') or '0')
+    if ms < last then ms = last end
+    redis.call('HSET', KEYS[1], 'ms', ms)
+    local seq = redis.call('HGET', KEYS[1], 'seq') or '0'
+    return epoch .. '.' .. ms .. '-' .. seq
+    """
+
     async def head(self, client) -> str:
-        pipe = client.pipeline(transaction=False)
-        pipe.get(self.epoch_key)
-        pipe.hmget(self.state_key, "ms", "seq")
-        epoch, (ms, seq) = await pipe.execute()
-        if epoch is None:
-            # Nothing logged since Redis started: start the epoch (the append script keeps it).
-            epoch = uuid.uuid4().hex[:12].encode()
-            if not await client.set(self.epoch_key, epoch, nx=True):
-                epoch = await client.get(self.epoch_key)
-        return cursor_of(epoch.decode(), Position(int(ms or 0), int(seq or 0)))
+        script = self._scripts.get(id(client))
+        if script is None:
+            script = self._scripts[id(client)] = client.register_script(self.HEAD)
+        cursor = await script(keys=[self.state_key, self.epoch_key], args=[uuid.uuid4().hex[:12]])
+        return _text(cursor)
 
     async def since(self, client, groups: Iterable[str], cursor: str, decode) -> Since:
         parsed = cursor_parse(cursor)
@@ -578,16 +593,20 @@ def deliver_everywhere(entry: Entry) -> None:
 
 def daphne_protocol(send: Any):
     """The daphne (autobahn) protocol behind an ASGI ``send``, or None for any other server.
-    Wrappers of ``send`` name what they wrap in ``__wrapped__``."""
+    Our wrappers of ``send`` name what they wrap in ``__wrapped__``; Channels' session
+    middleware keeps it as ``real_send``."""
     for _ in range(8):
         if isinstance(send, functools.partial) and send.args:
             protocol = send.args[0]
             if hasattr(protocol, "sendPreparedMessage") and hasattr(protocol, "transport"):
                 return protocol
             return None
-        send = getattr(send, "__wrapped__", None)
-        if send is None:
+        inner = getattr(send, "__wrapped__", None)
+        if inner is None:
+            inner = getattr(getattr(send, "__self__", None), "real_send", None)
+        if inner is None:
             return None
+        send = inner
     return None
 
 

@@ -49,9 +49,7 @@ async def test_every_event_frame_carries_a_cursor_and_the_greeting_one_to_start_
     assert start < positions[0] < positions[1]
 
 
-async def test_reconnecting_with_the_cursor_replays_exactly_what_was_missed(
-    ws, customer, operator
-):
+async def test_reconnecting_with_the_cursor_replays_exactly_what_was_missed(ws, customer, operator):
     chat = await sync(support_chat)(customer)
     first = await ws(operator)
     await _send(customer, chat, "seen")
