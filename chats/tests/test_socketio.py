@@ -69,7 +69,7 @@ class Client:
             socketio_path="socket.io",
             wait_timeout=10,
         )
-        await self.next("connection:established")
+        self.established = await self.next("connection:established")
         return self
 
     async def __aexit__(self, *exc) -> None:
@@ -480,3 +480,37 @@ async def test_ws_with_a_dialect_in_the_query(server, seed):
         ack = await _frames_until(conn, "ack")
         assert ack["id"] == "s" and ack["data"]["text"] == "x"
         assert (await _frames_until(conn, "new-message"))["data"]["id"] == ack["data"]["id"]
+
+
+@pytest.mark.parametrize("transports", TRANSPORTS, ids=["polling", "websocket"])
+async def test_auth_cursor_resumes_with_exactly_the_missed_events(server, seed, transports):
+    """SPEC 6b on Socket.IO: a logged event's data carries its cursor; reconnecting with
+    ``auth.cursor`` replays what was missed, in order, once, then live events."""
+    chat = seed["chats"]["support"]
+    operator = token(seed, "operator")
+
+    async def send(text: str) -> dict:
+        status, body = await asyncio.to_thread(
+            http_json,
+            "POST",
+            f"{server.url}/api/chats/{chat}/messages",
+            {"text": text},
+            token=token(seed, "customer"),
+        )
+        assert status == 201, body
+        return body
+
+    async with Client(server, transports=transports, token=operator) as first:
+        assert first.established["resumed"] is False and first.established["cursor"]
+        seen = await send("seen")
+        cursor = (await first.next("message:new", id=seen["id"]))["cursor"]
+    missed = [await send(f"missed {i}") for i in range(3)]
+    async with Client(server, transports=transports, token=operator, cursor=cursor) as again:
+        assert again.established["resumed"] is True
+        live = await send("live")
+        await again.next("message:new", id=live["id"])
+        await asyncio.sleep(0.3)
+        got = [data["id"] for name, data in again.received if name == "message:new"]
+        assert got == [m["id"] for m in missed]  # the live one was taken by next() above
+    async with Client(server, transports=transports, token=operator, cursor="nope") as stale:
+        assert stale.established["resumed"] is False
