@@ -379,6 +379,7 @@ class Hub:
         self.sinks: list[Callable[[Entry], None]] = []
         self.listener: asyncio.Task | None = None
         self.subscribed = asyncio.Event()
+        self.down = False  # the listener lost Redis and is trying again
         self.delivered = 0
 
     # --- membership ---
@@ -492,8 +493,15 @@ class Hub:
             return
         if self.listener is None or self.listener.done():
             self.subscribed.clear()
+            self.down = False
             self.listener = self.loop.create_task(self._listen())
-        await asyncio.wait_for(self.subscribed.wait(), settings.REDIS_SOCKET_TIMEOUT * 5)
+        if self.subscribed.is_set():
+            return
+        if self.down:  # Redis failed a moment ago: refuse at once, the client retries
+            import redis
+
+            raise redis.exceptions.ConnectionError("not listening to events: Redis is down")
+        await asyncio.wait_for(self.subscribed.wait(), settings.REDIS_SOCKET_TIMEOUT * 3)
 
     async def _listen(self) -> None:
         import redis.asyncio as aredis
@@ -514,6 +522,7 @@ class Hub:
             try:
                 await pubsub.subscribe(log.channel)
                 self.subscribed.set()
+                self.down = False
                 retry = 0.5
                 outage.recovered("event_listen")
                 while True:
@@ -527,6 +536,7 @@ class Hub:
                 outage.report("event_listen", exc)
             finally:
                 self.subscribed.clear()
+                self.down = True
                 with contextlib.suppress(BaseException):
                     await pubsub.aclose()
                 with contextlib.suppress(BaseException):
