@@ -30,14 +30,11 @@ from collections import deque
 from typing import Any
 from urllib.parse import parse_qsl
 
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.utils import timezone
 from django.utils.translation import gettext
 
-from accounts.api import user_payload
 from chats import error_codes, realtime
 from chats.dialects import dialect_named, dialect_names
 from chats.realtime import MAX_FRAME_BYTES, MAX_REQUEST_ID_LENGTH, Connection, RequestError
@@ -204,12 +201,9 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
             return
         await realtime.connection_counted(conn)
         await self.accept()
-        profile = await database_sync_to_async(user_payload)(user)
-        await self.send_event(
-            conn,
-            "connection:established",
-            {"user": profile, "server_time": timezone.now(), "resumed": resumed, "cursor": cursor},
-        )
+        greeting = await realtime.connection_greeting(conn)
+        greeting.update(resumed=resumed, cursor=cursor)
+        await self.send_event(conn, "connection:established", greeting)
         realtime.connection_replay(conn, missed)
         realtime.connection_heartbeat_start(conn)
 

@@ -8,6 +8,12 @@ A dialect is data: which of its request names stand for which of ours, and which
 names each of our events goes out as, under which condition. Events a dialect does not rename
 go out under our names. Every connection, in every dialect, accepts the older field names
 (``FIELD_ALIASES``) in requests.
+
+No dialect renames ``unread:updated``: every dialect hears it under our name, and like every
+client only for its user's own reads (and sends that read), never for other people's messages;
+its ``message:new`` under whatever name carries what counting needs (chat_id, sender, kind,
+staff_only), and its ``connection:established`` (``connection_established`` for the operator
+panel) the user's ``unread_total``.
 """
 
 from __future__ import annotations

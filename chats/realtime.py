@@ -23,15 +23,17 @@ from typing import Any, Protocol
 
 from channels.db import database_sync_to_async
 from django.conf import settings
+from django.utils import timezone
 from django.utils.translation import gettext
 from rest_framework import serializers
 from rest_framework.exceptions import APIException
 
+from accounts.api import user_payload
 from accounts.models import User
 from chats import error_codes, presence, viewers
 from chats.dialects import DEFAULT, Dialect, Out, canonical_fields
 from chats.payloads import message_data
-from chats.selectors import chat_for
+from chats.selectors import chat_for, unread_totals
 from chats.services import chat_mark_read, message_send
 from crm import events, hub, outage, ratelimit
 from crm.errors import DomainError, api_exception_handler
@@ -361,6 +363,25 @@ def connection_replay(conn: Connection, missed: list) -> None:
     """After the greeting: the missed events, then the live ones held meanwhile."""
     if conn.hub is not None:
         conn.hub.replay(conn, missed)
+
+
+def _greeting(user: User) -> dict:
+    try:
+        total = unread_totals([user.pk])[user.pk]
+    except Exception as exc:  # the connection stands; the client asks over HTTP later
+        if outage.part_down(exc) is None:
+            raise
+        outage.report("websocket", exc)
+        total = None
+    return {"user": user_payload(user), "server_time": timezone.now(), "unread_total": total}
+
+
+async def connection_greeting(conn: Connection) -> dict:
+    """``connection:established``'s data, for either transport: the user, the server's time
+    and the user's unread total over all their chats. A (re)connecting client starts counting
+    from it: other people's messages raise it (``message:new``), the user's own reads set it
+    (``unread:updated``). ``None`` when the database could not say."""
+    return await database_sync_to_async(_greeting)(conn.user)
 
 
 async def connection_counted(conn: Connection) -> None:

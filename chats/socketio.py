@@ -42,12 +42,11 @@ from channels.auth import get_user as session_user
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.utils import timezone, translation
+from django.utils import translation
 from django.utils.translation import gettext
 from engineio import packet as eio_packet
 from socketio.exceptions import ConnectionRefusedError as Refused
 
-from accounts.api import user_payload
 from chats import error_codes, realtime
 from chats.dialects import DEFAULT, dialect_named, dialect_names
 from chats.realtime import MAX_FRAME_BYTES, Connection
@@ -281,7 +280,7 @@ async def _connect(server: Server, sid: str, environ: dict, auth: Any) -> bool:
         conn.language = await database_sync_to_async(language_for_environ)(environ, user)
         resumed, cursor, missed = await realtime.connection_subscribe(conn, auth.get("cursor"))
         await realtime.connection_counted(conn)
-        profile = await database_sync_to_async(user_payload)(user)
+        greeting = await realtime.connection_greeting(conn)
     except Exception as exc:
         if outage.part_down(exc) is None:
             raise
@@ -293,12 +292,7 @@ async def _connect(server: Server, sid: str, environ: dict, auth: Any) -> bool:
     realtime.connection_heartbeat_start(conn)
     # After the handshake's answer: the client hears connection:established once connected,
     # then the events it missed, then live ones.
-    greeting = {
-        "user": profile,
-        "server_time": timezone.now(),
-        "resumed": resumed,
-        "cursor": cursor,
-    }
+    greeting.update(resumed=resumed, cursor=cursor)
 
     async def greet() -> None:
         await conn.transport.send_event(conn, "connection:established", greeting)

@@ -2,7 +2,8 @@
 
 Posted like a staff reply (the chat's row lock, last message, unread counts, ``message:new``
 on commit, ``chats.hooks.message_stored`` so that a channel sends it out), but with no sender
-and ``automated=True``. They never set ``first_response_at``: that measures people.
+and ``automated=True``: every client counts it as unread for its user. They never set
+``first_response_at``: that measures people.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from chats.services.messages import (
     _last_message_update,
     _staff_missing,
 )
-from chats.services.read_state import _emit_unread, _ensure_staff_read_states
+from chats.services.read_state import _ensure_staff_read_states
 from crm.errors import ValidationFailed
 
 
@@ -67,8 +68,7 @@ def message_post_automated(*, chat: Chat, text: str, client_id: str | None = Non
         message.chat = chat
         # Automated replies carry no files: the payload needs no query to say so.
         message._prefetched_objects_cache = {"attachments": message.attachments.none()}
-        affected, counts, totals, _unused = _count_sent_message(message)
+        _count_sent_message(message)  # no sender: nobody's own count to tell
         events.message_new(message, participant_ids=[])
-        _emit_unread(chat.pk, affected, counts=counts, totals=totals)
         hooks.message_stored(message)
     return message

@@ -11,7 +11,7 @@ from chats import error_codes, events, hooks
 from chats.models import Chat, ChatKind, ChatStatus, Inbox, Membership, Project
 from chats.selectors import chat_for, chats_visible_to, staff_users_q, web_inbox_for
 from chats.services.common import MAX_NAME_LENGTH, MAX_PARTICIPANTS, _locked, participant_ids_of
-from chats.services.read_state import _emit_unread
+from chats.services.read_state import _emit_own_unread
 from crm.errors import Conflict, Forbidden, NotFound, ValidationFailed
 
 # --- Support chats --------------------------------------------------------------------------
@@ -290,8 +290,8 @@ def chat_participant_remove(*, actor: User, chat: Chat, user_id: int) -> Chat:
         chat.project.members.remove(user_id)
     remaining = participant_ids_of(chat)
     events.chat_updated(chat, participant_ids=[*remaining, user_id])
-    if had_unread:
-        _emit_unread(chat.pk, [user_id])
+    if had_unread:  # their count there is gone: their other chats' total, to their own tabs
+        _emit_own_unread(user_id, chat.pk, count=0)
     return chat
 
 

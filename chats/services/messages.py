@@ -28,7 +28,7 @@ from chats.services.common import (
 from chats.services.read_state import (
     _counted_for_rows,
     _counts_as_unread,
-    _emit_unread,
+    _emit_own_unread,
     _ensure_staff_read_states,
 )
 from crm import ratelimit
@@ -313,11 +313,11 @@ def _message_store(
     message.chat = chat
     message.sender = sender
     MESSAGES_SENT.labels(kind=kind).inc()
-    affected, counts, totals, sender_unread = _count_sent_message(message)
+    sender_unread, sender_total = _count_sent_message(message)
     participant_ids = [] if chat.is_support else participant_ids_of(chat)
     events.message_new(message, participant_ids=participant_ids)
-    notified = affected + ([sender.pk] if sender_unread else [])
-    _emit_unread(chat.pk, notified, counts=counts, totals=totals)
+    if sender_unread:  # writing read the chat: the sender's other tabs hear their count
+        _emit_own_unread(sender.pk, chat.pk, count=0, total=sender_total)
     if reopened:
         events.chat_updated(chat)
         chat_opened(chat)
@@ -325,12 +325,13 @@ def _message_store(
     return SendResult(message, True)
 
 
-def _count_sent_message(message: Message) -> tuple[list[int], dict[int, int], dict[int, int], int]:
+def _count_sent_message(message: Message) -> tuple[int, int]:
     """One UPDATE for every read pointer the new message touches: the sender's moves to it
-    (writing in a chat means having read it) and everyone it counts for gets one more unread;
-    it returns the new counts and each user's unread in their other chats (for the totals).
-    Returns who got one more, the counts, the totals, and the sender's count before: it is
-    zeroed by a second statement only when it was not zero already."""
+    (writing in a chat means having read it) and everyone it counts for gets one more unread.
+    Nobody is told: their clients count the message from ``message:new``.
+
+    Returns the sender's count before and, when it was not zero (a second statement then
+    zeroes it), the sender's unread total after (for their own ``unread:updated``)."""
     table = connection.ops.quote_name(Membership._meta.db_table)
     counted = "FALSE"
     params: list = [message.sender_id, message.sender_id, message.pk, message.chat_id]
@@ -344,31 +345,30 @@ def _count_sent_message(message: Message) -> tuple[list[int], dict[int, int], di
             )
             counted += f" AND user_id IN ({staff_sql})"
             params.extend(staff_params)
-    params.append(message.chat_id)
     # Only quoted names and this module's fragments are formatted in; values are parameters.
     sql = (
         f"UPDATE {table} SET"  # noqa: S608
         " unread_count = CASE WHEN user_id = %s THEN unread_count ELSE unread_count + 1 END,"
         " last_read_message_id = CASE WHEN user_id = %s THEN %s ELSE last_read_message_id END"
         f" WHERE chat_id = %s AND (user_id = %s OR ({counted}))"
-        " RETURNING user_id, unread_count,"
-        f" (SELECT COALESCE(SUM(o.unread_count), 0) FROM {table} o"
-        f" WHERE o.user_id = {table}.user_id AND o.chat_id <> %s AND o.unread_count > 0)"
+        " RETURNING user_id, unread_count"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        rows = cursor.fetchall()
-    counts = {user_id: count for user_id, count, _ in rows}
-    totals = {user_id: elsewhere + count for user_id, count, elsewhere in rows}
-    affected = [user_id for user_id, _, _ in rows if user_id != message.sender_id]
-    sender_unread = counts.get(message.sender_id, 0)
-    if sender_unread:
-        Membership.objects.filter(chat_id=message.chat_id, user_id=message.sender_id).update(
-            unread_count=0
+        sender_unread = next(
+            (count for user_id, count in cursor.fetchall() if user_id == message.sender_id), 0
         )
-        totals[message.sender_id] -= sender_unread
-        counts[message.sender_id] = 0
-    return affected, counts, totals, sender_unread
+        if not sender_unread:
+            return 0, 0
+        cursor.execute(
+            f"UPDATE {table} SET unread_count = 0"  # noqa: S608
+            " WHERE chat_id = %s AND user_id = %s"
+            f" RETURNING (SELECT COALESCE(SUM(o.unread_count), 0) FROM {table} o"
+            " WHERE o.user_id = %s AND o.chat_id <> %s AND o.unread_count > 0)",
+            [message.chat_id, message.sender_id, message.sender_id, message.chat_id],
+        )
+        (total,) = cursor.fetchone()
+    return sender_unread, total
 
 
 def _last_message_update(message: Message) -> dict:
@@ -474,19 +474,15 @@ def message_delete(*, actor: User, message: Message) -> Message:
         )
     if message.deleted_at is not None:
         return message
-    affected: list[int] = []
     if _counts_as_unread(message):
         # Lock the rows that count it, then lower them: a reader who moves their pointer
         # meanwhile either went first (and is no longer selected) or waits and recounts.
+        # Nobody is told: clients lower their counts from ``message:updated``.
         rows = _counted_for_rows(message).filter(unread_count__gt=0)
-        locked = list(rows.select_for_update(of=("self",)).values_list("pk", "user_id"))
-        affected = [user_id for _, user_id in locked]
-        Membership.objects.filter(pk__in=[pk for pk, _ in locked]).update(
-            unread_count=F("unread_count") - 1
-        )
+        locked = list(rows.select_for_update(of=("self",)).values_list("pk", flat=True))
+        Membership.objects.filter(pk__in=locked).update(unread_count=F("unread_count") - 1)
     message.deleted_at = timezone.now()
     message.save(update_fields=["deleted_at"])
     participant_ids = [] if chat.is_support else participant_ids_of(chat)
     events.message_updated(message, participant_ids=participant_ids)
-    _emit_unread(chat.pk, affected)
     return message

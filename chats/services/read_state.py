@@ -4,6 +4,10 @@ Each user's ``Membership.last_read_message_id`` is the truth. ``unread_count`` c
 number of messages after it that count for the user; every write that changes that number
 (send, delete, read, join) updates it in the same transaction, under the chat's row lock where
 messages change, and ``unread_counts_rebuild`` recomputes it from the pointers.
+
+``unread:updated`` goes only to the user whose own count changed by their own action (a read,
+a send that implicitly reads, leaving or being removed from a chat): clients count other
+people's messages from ``message:new`` and get their total in ``connection:established``.
 """
 
 from __future__ import annotations
@@ -63,28 +67,17 @@ def _counts_as_unread(message: Message) -> bool:
     return message.kind != MessageKind.SYSTEM
 
 
-def _emit_unread(
-    chat_id: int, user_ids: list[int], *, counts: dict | None = None, totals: dict | None = None
-) -> None:
-    """``counts``/``totals``: the users' counts in this chat and over all their chats, when
-    the caller has them in hand."""
-    if not user_ids:
-        return
-    if totals is None:
-        totals = unread_totals(user_ids)
-    if counts is None:
-        counts = dict(
-            Membership.objects.filter(chat_id=chat_id, user_id__in=user_ids).values_list(
-                "user_id", "unread_count"
-            )
-        )
-    for uid in user_ids:
-        events.unread_updated(
-            user_id=uid,
-            chat_id=chat_id,
-            unread_count=counts.get(uid, 0),
-            total=totals.get(uid, 0),
-        )
+def _emit_own_unread(user_id: int, chat_id: int, *, count: int, total: int | None = None) -> None:
+    """Tell the user's own connections (every tab) their count in the chat and their total.
+
+    Only for a change the user made themselves (a read, a send that reads, leaving a chat) or
+    one made to their own place (removed from a chat, its count is gone): other people's
+    messages change counts without an event, each client counts them from ``message:new``
+    (the rule of ``counted_messages_q``), so a message costs the same number of publishes
+    whatever the number of staff. ``total`` is looked up when not given."""
+    if total is None:
+        total = unread_totals([user_id])[user_id]
+    events.unread_updated(user_id=user_id, chat_id=chat_id, unread_count=count, total=total)
 
 
 # --- Read state -----------------------------------------------------------------------------
@@ -132,7 +125,7 @@ def chat_mark_read(
             membership.save(update_fields=["last_read_message_id", "unread_count"])
             participant_ids = [] if chat.is_support else participant_ids_of(chat)
             events.messages_read(chat, user=user, up_to=target, participant_ids=participant_ids)
-            _emit_unread(chat.pk, [user.pk])
+            _emit_own_unread(user.pk, chat.pk, count=membership.unread_count)
     return membership
 
 

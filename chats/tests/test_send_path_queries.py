@@ -18,8 +18,9 @@ pytestmark = pytest.mark.django_db
 
 # auth user; the transaction's two statements (a savepoint in tests, BEGIN/COMMIT on SQLite);
 # the chat locked (with the client_id twin check and whether staff read pointers are missing);
-# the insert; the chat's last message fields; every read pointer, count and total in one
-# UPDATE ... RETURNING; the sender's own count when it was not zero
+# the insert; the chat's last message fields; every read pointer and count in one UPDATE
+# (nobody else's count or total is read back: clients count from message:new); the sender's
+# own count, zeroed with their total returned, only when it was not zero
 SEND_QUERIES = 8
 
 

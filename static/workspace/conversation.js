@@ -5,6 +5,7 @@
 // (session.js), history and actions over the JSON API. Text is always set with textContent.
 import { api, ApiError, catchUp, newClientId } from "../crm/realtime.js";
 import { me, realtime } from "./session.js";
+import { reading } from "./unread.js";
 import { formatDateTime, formatNumber, gettext, interpolate, lang, ngettext } from "../crm/i18n.js";
 
 const boot = JSON.parse(document.getElementById("conversation-data").textContent);
@@ -352,6 +353,9 @@ function markRead() {
     });
 }
 document.addEventListener("visibilitychange", markRead);
+// What this page read as messages arrived: the nav total does not count those (unread.js).
+reading.chatId = chatId;
+reading.readUpTo = () => readSent;
 
 // --- Header: state and actions --------------------------------------------------------------
 

@@ -54,9 +54,15 @@ function refresh() {
   }, 500);
 }
 
+// The waiting rows' unread badges come with them: a message (message:new: the server sends no
+// unread:updated for other people's messages), a deleted one, or my own read in any tab
+// (unread:updated) refreshes them.
 for (const type of ["chat:new", "chat:updated", "message:new", "operator:status", "unread:updated"]) {
   realtime.on(type, refresh);
 }
+realtime.on("message:updated", (message) => {
+  if (message.deleted_at) refresh();
+});
 realtime.on("open", ({ reconnected, resumed }) => {
   if (reconnected && !resumed) refresh();
 });

@@ -5,6 +5,7 @@ import { me, realtime } from "./session.js";
 import { ago } from "./format.js";
 import { rowElement } from "./rows.js";
 import { gettext } from "../crm/i18n.js";
+import { countsForMe, Heard } from "./unread.js";
 
 const root = document.getElementById("inbox");
 const list = document.getElementById("rows");
@@ -133,10 +134,15 @@ async function fetchAndUpsert(chatId, options) {
   }
 }
 
+// A row's unread badge: its count from the API, plus every message:new that counts for me (the
+// server sends no unread:updated for other people's messages), set by unread:updated when I read
+// (in any tab), lowered when a message that was unread is deleted.
+const heard = new Heard();
+
 realtime.on("message:new", (message) => {
   const chat = chats.get(message.chat_id) || others.get(message.chat_id);
-  const counted =
-    message.kind !== "system" && !message.deleted_at && (!message.sender || message.sender.id !== me.id);
+  const counted = countsForMe(message);
+  if (counted) heard.add(message);
   if (!chat) {
     // Not on the page (another tab's, or further down): the server says where it belongs now.
     if (!internal.has(message.chat_id)) {
@@ -157,7 +163,23 @@ realtime.on("message:new", (message) => {
   );
 });
 
+realtime.on("message:updated", (message) => {
+  const chat = chats.get(message.chat_id) || others.get(message.chat_id);
+  if (!chat) return;
+  const was = heard.deletion(message, chat.unread_count || 0);
+  const preview = chat.last_message && chat.last_message.id === message.id;
+  if (was === "unknown") fetchAndUpsert(chat.id);
+  else if (was === "unread" || preview) {
+    upsert({
+      ...chat,
+      last_message: preview ? message : chat.last_message,
+      unread_count: Math.max(0, (chat.unread_count || 0) - (was === "unread" ? 1 : 0)),
+    });
+  }
+});
+
 realtime.on("unread:updated", ({ chat_id: chatId, unread_count: count }) => {
+  heard.settle(chatId, count);
   const other = others.get(chatId);
   if (other) other.unread_count = count;
   const chat = chats.get(chatId);
@@ -196,6 +218,7 @@ async function reloadFirstPage() {
     const page = await api(`/api/chats?${params}`);
     chats.clear();
     others.clear();
+    heard.clear();
     list.replaceChildren();
     for (const chat of page.results) place(chat);
     hasMore = Boolean(page.next);

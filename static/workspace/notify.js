@@ -4,6 +4,7 @@
 import { api } from "../crm/realtime.js";
 import { me, realtime } from "./session.js";
 import { gettext } from "../crm/i18n.js";
+import { countsForMe, Heard, readHere } from "./unread.js";
 
 const SOUND_KEY = "crm.workspace.sound";
 const baseTitle = document.title;
@@ -78,6 +79,7 @@ realtime.on("chat:new", remember);
 realtime.on("chat:updated", remember);
 
 realtime.on("message:new", async (message) => {
+  countUnread(message);
   if (message.kind === "system" || message.kind === "note" || message.automated) return;
   // Only what a customer wrote (automated replies have no sender).
   if (!message.sender || message.sender.role !== "customer") return;
@@ -90,22 +92,50 @@ realtime.on("message:new", async (message) => {
   if (document.visibilityState === "visible" && document.hasFocus()) setTimeout(seen, 4000);
 });
 
-// The Inbox link's badge: my unread total.
+// The Inbox link's badge: my unread total over all my chats. connection:established brings it on
+// every (re)connect; other people's messages raise it (message:new, the server's rule) unless
+// the conversation open here read them at once; my own reads, in any tab, set it
+// (unread:updated); a deleted message lowers it when it was unread.
 const navCount = document.querySelector("[data-unread-total]");
-function showTotal(total) {
+let total = null; // not known before the first connection:established
+const heard = new Heard();
+function showTotal(value) {
+  total = Math.max(0, value);
+  document.documentElement.dataset.unreadShown = String(total);
   if (!navCount) return;
   navCount.textContent = total > 99 ? "99+" : String(total);
   navCount.hidden = !total;
 }
-realtime.on("unread:updated", ({ total }) => showTotal(total));
 async function loadTotal() {
   try {
+    heard.clear();
     showTotal((await api("/api/unread/counts")).total);
   } catch {
     /* the badge stays as it was */
   }
 }
-realtime.on("open", loadTotal);
+async function countUnread(message) {
+  if (!countsForMe(message) || (await readHere(message)) || total === null) return;
+  heard.add(message);
+  showTotal(total + 1);
+}
+realtime.on("connection:established", ({ unread_total: unreadTotal, resumed }) => {
+  // Resumed: the missed events follow and adjust the count this page kept.
+  if (resumed && total !== null) return;
+  heard.clear();
+  if (unreadTotal === null || unreadTotal === undefined) loadTotal();
+  else showTotal(unreadTotal);
+});
+realtime.on("unread:updated", ({ chat_id: chatId, unread_count: count, total: value }) => {
+  heard.settle(chatId, count);
+  showTotal(value);
+});
+realtime.on("message:updated", (message) => {
+  if (total === null) return;
+  const was = heard.deletion(message, total, { overall: true });
+  if (was === "unread") showTotal(total - 1);
+  else if (was === "unknown") loadTotal();
+});
 
 document.addEventListener("visibilitychange", seen);
 window.addEventListener("focus", seen);
