@@ -202,30 +202,50 @@ def ws_prepared(
 # --- Publishing -------------------------------------------------------------------------------
 
 
-# After Redis failed a publish, events are dropped for this long instead of each waiting for a
-# connect timeout: requests stay fast through an outage (events are hints; clients resume).
+# After Redis timed out on a publish, events are dropped for this long instead of each waiting
+# for a connect timeout: requests stay fast through an outage (events are hints; clients resume).
 PUBLISH_PAUSE_SECONDS = 2.0
 # Events waiting for the publisher thread; past this many they are dropped (logged).
 PUBLISH_QUEUE_SIZE = 10000
 
 
 class EventPublisher:
-    """Appends events to the log and publishes them (``crm.hub.RedisLog``) from one thread per
-    process, in pipelines of whatever is waiting: the request that committed only queues its
-    events, and order is kept. When a publish fails, the events are lost to live sockets and
-    to the log: once Redis answers again the log starts a new epoch, so that cursors from
-    before are answered ``resumed: false`` (clients refetch) instead of a silent gap."""
+    """Appends events to the log and publishes them (``crm.hub.RedisLog``): a logged event in
+    the thread that committed it, one round trip to Redis (so that a process that ends right
+    after its commit, a command or a worker, has logged what it committed); ephemeral events
+    (typing) from one thread per process, in pipelines of whatever is waiting.
+
+    When a publish fails, the events are lost to live sockets and to the log: once Redis
+    answers again the log starts a new epoch, so that cursors from before are answered
+    ``resumed: false`` (clients refetch) instead of a silent gap. After a timeout, events are
+    dropped for ``PUBLISH_PAUSE_SECONDS`` rather than each waiting for Redis."""
 
     def __init__(self) -> None:
         self.queue: queue.SimpleQueue[tuple[str, Event]] = queue.SimpleQueue()
         self.thread: threading.Thread | None = None
         self.lock = threading.Lock()
         self.paused_until = 0.0
-        self.lost = False
+        self.failures = 0  # publishes that failed (their events are missing from the log)
+        self.epoch_for = 0  # failures the log's epoch already accounts for
+
+    @property
+    def lost(self) -> bool:
+        return self.failures > self.epoch_for
+
+    def _failed(self) -> None:
+        with self.lock:
+            self.failures += 1
+
+    def now(self, event: Event) -> None:
+        """Log and publish ``event`` before returning (bounded by ``REDIS_SOCKET_TIMEOUT``)."""
+        if time.monotonic() < self.paused_until:
+            self._failed()
+            return
+        self._send([(settings.REDIS_URL, event)])
 
     def put(self, event: Event) -> None:
         if self.queue.qsize() >= PUBLISH_QUEUE_SIZE:
-            self.lost = True
+            self._failed()
             outage.report("event_publish", RuntimeError("publish queue full"))
             return
         self.queue.put((settings.REDIS_URL, event))
@@ -252,7 +272,6 @@ class EventPublisher:
                 except queue.Empty:
                     break
             if time.monotonic() < self.paused_until:
-                self.lost = True
                 continue  # Redis failed a moment ago: these are dropped, as hints
             self._send(batch)
 
@@ -260,11 +279,15 @@ class EventPublisher:
         try:
             try:
                 self._pipeline(batch)
-            except outage.REDIS_ERRORS:  # a pooled connection Redis closed: once more
+            except outage.REDIS_ERRORS as exc:  # a pooled connection Redis closed: once more
+                if _slow(exc):
+                    raise
                 self._pipeline(batch)
         except Exception as exc:
-            self.lost = True
-            self.paused_until = time.monotonic() + PUBLISH_PAUSE_SECONDS
+            if any(event.logged for _, event in batch):
+                self._failed()
+            if _slow(exc):  # Redis unreachable, not refusing: don't wait for it per request
+                self.paused_until = time.monotonic() + PUBLISH_PAUSE_SECONDS
             if outage.part_down(exc) is None:
                 logger.exception("Could not publish %d event(s)", len(batch))
             else:
@@ -282,19 +305,36 @@ class EventPublisher:
             by_url.setdefault(url, []).append(event)
         for url, found in by_url.items():
             redis = client(url)
-            append = redis.register_script(log.APPEND)
-            pipe = redis.pipeline(transaction=False)
-            if self.lost:  # some events never made it: older cursors must not resume
-                pipe.set(log.epoch_key, uuid.uuid4().hex[:12])
-            for event in found:
-                groups = hub.logged_groups(event.groups) if event.logged else []
-                if groups:
-                    keys, args = log.append_args(groups, event.to_log())
-                    append(keys=keys, args=args, client=pipe)
-                else:
-                    pipe.publish(log.channel, "- " + event.to_log())
-            pipe.execute()
-            self.lost = False
+            failures = self.failures
+            try:
+                self._execute(redis, log, found, failures > self.epoch_for, log.append_sha(redis))
+            except Exception as exc:
+                if type(exc).__name__ != "NoScriptError":  # Redis restarted empty: load again
+                    raise
+                sha = log.append_sha(redis, load=True)
+                self._execute(redis, log, found, True, sha)
+            with self.lock:
+                self.epoch_for = max(self.epoch_for, failures)
+
+    @staticmethod
+    def _execute(redis, log, found: list[Event], new_epoch: bool, sha: str) -> None:
+        from crm import hub
+
+        pipe = redis.pipeline(transaction=False)
+        if new_epoch:  # some events never made it: no resuming past them
+            pipe.set(log.epoch_key, uuid.uuid4().hex[:12])
+        for event in found:
+            groups = hub.logged_groups(event.groups) if event.logged else []
+            if groups:
+                keys, args = log.append_args(groups, event.to_log())
+                pipe.evalsha(sha, len(keys), *keys, *args)
+            else:
+                pipe.publish(log.channel, "- " + event.to_log())
+        pipe.execute()
+
+
+def _slow(exc: BaseException) -> bool:
+    return isinstance(exc, TimeoutError) or "Timeout" in type(exc).__name__
 
 
 publisher = EventPublisher()
@@ -305,7 +345,10 @@ def _publish(event: Event) -> None:
     from crm import hub
 
     if settings.REDIS_URL:
-        publisher.put(event)
+        if event.logged:
+            publisher.now(event)
+        else:
+            publisher.put(event)
     elif event.logged and hub.logged_groups(event.groups):
         hub.memory_log().append(event, hub.deliver_everywhere)
     else:

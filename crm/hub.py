@@ -230,7 +230,7 @@ class RedisLog:
         self.state_key = f"{prefix}:events:state"
         self.epoch_key = f"{prefix}:events:epoch"
         self.trimmed_key = f"{prefix}:events:trimmed"
-        self._scripts: dict[int, Any] = {}
+        self._scripts: dict[Any, Any] = {}
         self.channel = f"{prefix}:events"
 
     def stream_key(self, group: str) -> str:
@@ -239,6 +239,13 @@ class RedisLog:
     def ttl_seconds(self) -> int:
         # A stream with no event for this long is gone; a cursor older than it is stale.
         return max(int(settings.EVENT_LOG_RETENTION_SECONDS) * 6, 3600)
+
+    def append_sha(self, client, *, load: bool = False) -> str:
+        """The append script's SHA, loaded into ``client``'s Redis once."""
+        sha = self._scripts.get(("append", id(client)))
+        if sha is None or load:
+            sha = self._scripts[("append", id(client))] = client.script_load(self.APPEND)
+        return sha
 
     def append_args(self, groups: Iterable[str], message: str, *, publish: bool = True):
         keys = [self.state_key, self.epoch_key, self.trimmed_key]
@@ -380,6 +387,8 @@ class Hub:
         self.listener: asyncio.Task | None = None
         self.subscribed = asyncio.Event()
         self.down = False  # the listener lost Redis and is trying again
+        self.retry_now = asyncio.Event()
+        self.attempted = asyncio.Event()  # an attempt to listen again failed
         self.delivered = 0
 
     # --- membership ---
@@ -439,6 +448,12 @@ class Hub:
     async def subscribe(self, member: Member, groups: Iterable[str], cursor: Any) -> tuple:
         """Join ``groups``; returns (resumed, the cursor to report, the missed entries).
         The caller sends its greeting, then ``replay``s the entries."""
+        try:
+            return await self._subscribe(member, groups, cursor)
+        except outage.REDIS_ERRORS:  # a pooled connection Redis closed (it restarted): again
+            return await self._subscribe(member, groups, cursor)
+
+    async def _subscribe(self, member: Member, groups: Iterable[str], cursor: Any) -> tuple:
         await self.ready()
         groups = tuple(groups)
         if settings.REDIS_URL:
@@ -497,14 +512,29 @@ class Hub:
             self.listener = self.loop.create_task(self._listen())
         if self.subscribed.is_set():
             return
-        if self.down:  # Redis failed a moment ago: refuse at once, the client retries
+        waits = [self.loop.create_task(self.subscribed.wait())]
+        if self.down:  # Redis failed a while ago: try again now rather than at the next retry
+            self.attempted.clear()
+            self.retry_now.set()
+            waits.append(self.loop.create_task(self.attempted.wait()))
+        try:
+            await asyncio.wait(
+                waits,
+                timeout=settings.REDIS_SOCKET_TIMEOUT * 5,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        finally:
+            for task in waits:
+                task.cancel()
+        if not self.subscribed.is_set():
             import redis
 
             raise redis.exceptions.ConnectionError("not listening to events: Redis is down")
-        await asyncio.wait_for(self.subscribed.wait(), settings.REDIS_SOCKET_TIMEOUT * 3)
 
     async def _listen(self) -> None:
         import redis.asyncio as aredis
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
 
         from crm.events import Event
 
@@ -517,6 +547,7 @@ class Hub:
                 socket_connect_timeout=settings.REDIS_SOCKET_TIMEOUT,
                 socket_keepalive=True,
                 health_check_interval=15,
+                retry=Retry(NoBackoff(), 0),  # this loop retries, and a new socket can ask it to
             )
             pubsub = client.pubsub(ignore_subscribe_messages=True)
             try:
@@ -537,6 +568,7 @@ class Hub:
             finally:
                 self.subscribed.clear()
                 self.down = True
+                self.attempted.set()
                 with contextlib.suppress(BaseException):
                     await pubsub.aclose()
                 with contextlib.suppress(BaseException):
@@ -544,7 +576,9 @@ class Hub:
             # Events published meanwhile reach nobody here: every socket reconnects and
             # resumes from its cursor (on this process or another).
             self._drop_all()
-            await asyncio.sleep(retry)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.retry_now.wait(), retry)
+            self.retry_now.clear()
             retry = min(retry * 2, MAX_RETRY_SECONDS)
 
     def _deliver_published(self, data: bytes, event_class) -> None:
