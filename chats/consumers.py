@@ -6,25 +6,32 @@ with Socket.IO; this module is the Channels transport. Every frame is
 that id. A bad frame gets an ``error`` and the connection stays usable; a client that keeps
 sending past the ``ws_frames`` limit is closed with 4429.
 
-Events arrive from the channel layer as the JSON of their payload (``crm.events``); the frame
-is built once per event and dialect in the process and every socket sends the same text.
+Events reach the socket from the process's hub (``crm.hub``), not through the channel layer:
+the frame is built once per event and dialect in the process (under daphne framed once for
+every socket, autobahn's prepared message) and written to the socket without a task or queue
+of its own. Each event frame carries the event's ``cursor``; ``?cursor=`` resumes (SPEC 6b).
+A socket whose unsent frames pass ``WS_SEND_BUFFER_BYTES`` is closed with 1013 and resumes.
 ``?dialect=`` picks the event names of an older client (``chats.dialects``); ``/ws`` without
 the slash, the operator panel's address, speaks ``operator-panel`` unless told otherwise.
 
 While PostgreSQL is down requests get an ``error`` with code ``service_unavailable`` (and
-``retry_after``); a connection whose channel layer (Redis) fails is closed with 1011 so the
-client reconnects and catches up over HTTP.
+``retry_after``); when the process stops hearing events (Redis fails) its sockets are closed
+with 1011 so that clients reconnect and resume.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
+import uuid
+from collections import deque
 from typing import Any
 from urllib.parse import parse_qsl
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.utils.translation import gettext
 
@@ -32,9 +39,10 @@ from chats import error_codes, realtime
 from chats.dialects import dialect_named, dialect_names
 from chats.realtime import MAX_FRAME_BYTES, MAX_REQUEST_ID_LENGTH, Connection, RequestError
 from crm import outage, parsers
-from crm.events import Event, ws_text
+from crm.events import CLOSE, ws_prepared, ws_text
+from crm.hub import Entry, daphne_protocol, pending_bytes
 from crm.logging import bind_socket
-from crm.metrics import WS_CONNECTIONS
+from crm.metrics import WS_CONNECTIONS, WS_SLOW_CLOSED
 
 logger = logging.getLogger(__name__)
 
@@ -42,47 +50,114 @@ CLOSE_UNAUTHORIZED = 4401
 CLOSE_UNAVAILABLE = 1011
 CLOSE_FLOOD = 4429
 CLOSE_BAD_REQUEST = 4400
+CLOSE_SLOW = 1013
 
 
 class RealtimeConsumer(AsyncJsonWebsocketConsumer):
     """The Channels side of ``chats.realtime``: one ``Connection`` per socket."""
 
+    # Events come from crm.hub: no channel-layer channel, queue or receive task per socket.
+    channel_layer_alias = "__none__"
     default_dialect: str | None = None
     conn: Connection | None = None
 
     async def __call__(self, scope, receive, send) -> None:
+        self._protocol = daphne_protocol(send)
+        self._outbox: deque[str] | None = None
+        self._outbox_bytes = 0
+        self._writer: asyncio.Task | None = None
+        self._wake: asyncio.Event | None = None
+        self._closing = False
         try:
             await super().__call__(scope, receive, send)
         except Exception as exc:
             if outage.part_down(exc) is None:
                 raise
-            # The channel layer (or the database at connect) failed under the connection:
-            # tidy up what this process counts and close so that the client reconnects.
+            # Redis (or the database at connect) failed under the connection: tidy up what
+            # this process counts and close so that the client reconnects.
             outage.report("websocket", exc)
             await self._release()
             with contextlib.suppress(Exception):
                 await self.base_send({"type": "websocket.close", "code": CLOSE_UNAVAILABLE})
+        finally:
+            if self._writer is not None:
+                self._writer.cancel()
 
-    async def dispatch(self, message: dict) -> None:
-        # Channels hops to a thread before every handler to close stale database connections.
-        # Forwarding an event never touches the database, and it is the hot path (one call per
-        # socket per event), so it skips the hop; everything else keeps it.
-        if message["type"] == "crm.event":
-            await self.crm_event(message)
-        else:
-            await super().dispatch(message)
-
-    # --- The transport, as chats.realtime sees it ---
-
-    async def group_add(self, conn: Connection, group: str) -> None:
-        await self.channel_layer.group_add(group, self.channel_name)
-
-    async def group_discard(self, conn: Connection, group: str) -> None:
-        await self.channel_layer.group_discard(group, self.channel_name)
+    # --- The transport, as chats.realtime and the hub see it ---
 
     async def send_event(self, conn: Connection, event_type: str, data: dict) -> None:
         for out in conn.dialect.outgoing(event_type, {}, conn):
             await self._send_frame(out.name, {**data, **(out.extra or {})})
+
+    def push(self, conn: Connection, entry: Entry) -> None:
+        event = entry.event
+        if self._closing:
+            return
+        if event.type == CLOSE:
+            self._close_soon(int(json.loads(event.payload).get("code", CLOSE_UNAUTHORIZED)))
+            return
+        if not conn.receives(event):
+            return
+        if conn.dialect.name == "default":  # the hot path: no renaming
+            self._write(event.id, event.type, event.payload, None, entry.cursor)
+            return
+        for out in conn.dialect.outgoing(event.type, event.hints, conn):
+            self._write(event.id, out.name, event.payload, out.extra, entry.cursor)
+
+    def overflow(self, conn: Connection) -> None:
+        self._close_soon(CLOSE_SLOW)
+
+    def lost(self, conn: Connection) -> None:
+        self._close_soon(CLOSE_UNAVAILABLE)
+
+    def _write(self, event_id, name, payload, extra, cursor) -> None:
+        """One frame to this socket, without waiting: straight into daphne's transport, or
+        into this socket's outbox under any other server. Past the buffer: closed (1013)."""
+        limit = settings.WS_SEND_BUFFER_BYTES
+        protocol = self._protocol
+        if protocol is not None:
+            if protocol.state != protocol.STATE_OPEN:
+                return
+            if pending_bytes(protocol.transport) > limit:
+                self._close_soon(CLOSE_SLOW)
+                return
+            protocol.sendPreparedMessage(ws_prepared(event_id, name, payload, extra, cursor))
+            return
+        text = ws_text(event_id, name, payload, extra, cursor)
+        if self._outbox is None:
+            self._outbox, self._wake = deque(), asyncio.Event()
+            self._writer = asyncio.get_running_loop().create_task(self._drain())
+        self._outbox.append(text)
+        self._outbox_bytes += len(text)
+        if self._outbox_bytes > limit:
+            self._outbox.clear()
+            self._outbox_bytes = 0
+            self._close_soon(CLOSE_SLOW)
+            return
+        self._wake.set()
+
+    async def _drain(self) -> None:
+        outbox, wake = self._outbox, self._wake
+        while True:
+            await wake.wait()
+            wake.clear()
+            while outbox:
+                text = outbox.popleft()
+                self._outbox_bytes -= len(text)
+                await self.base_send({"type": "websocket.send", "text": text})
+
+    def _close_soon(self, code: int) -> None:
+        if self._closing:
+            return
+        self._closing = True
+        if code == CLOSE_SLOW:
+            WS_SLOW_CLOSED.labels("websocket").inc()
+            logger.info("Closing a socket that fell behind (1013): it resumes from its cursor")
+        if self.conn is not None and self.conn.hub is not None:
+            self.conn.hub.leave(self.conn)  # no more frames for it here
+        task = asyncio.get_running_loop().create_task(self.close(code=code))
+        _closing_tasks.add(task)
+        task.add_done_callback(_closing_tasks.discard)
 
     # --- Lifecycle ---
 
@@ -107,12 +182,12 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
             return
         # Log lines of this connection carry its id; each frame's also a request id of its own.
         self.connection_request_id = bind_socket(user_id=user.pk)
-        conn = Connection(user=user, id=self.channel_name, transport=self, dialect=dialect)
+        conn = Connection(user=user, id=f"ws:{uuid.uuid4().hex}", transport=self, dialect=dialect)
         WS_CONNECTIONS.inc()
         self.conn = conn
         self._released = False
         try:
-            await realtime.connection_join_groups(conn)
+            resumed, cursor, missed = await realtime.connection_subscribe(conn, query.get("cursor"))
         except Exception as exc:
             if outage.part_down(exc) is None:
                 raise
@@ -127,7 +202,9 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
         await realtime.connection_counted(conn)
         await self.accept()
         greeting = await realtime.connection_greeting(conn)
+        greeting.update(resumed=resumed, cursor=cursor)
         await self.send_event(conn, "connection:established", greeting)
+        realtime.connection_replay(conn, missed)
         realtime.connection_heartbeat_start(conn)
 
     async def disconnect(self, code: int) -> None:
@@ -139,35 +216,12 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
             await self._release()
 
     async def _release(self) -> None:
-        """Forget this connection in the process: heartbeat, typing timers, the gauge."""
+        """Forget this connection in the process: hub, heartbeat, typing timers, the gauge."""
         if self.conn is None or getattr(self, "_released", True):
             return
         self._released = True
         realtime.connection_release(self.conn)
         WS_CONNECTIONS.dec()
-
-    # --- From the channel layer ---
-
-    async def crm_event(self, message: dict) -> None:
-        conn = self.conn
-        if conn is None:
-            return
-        if "text" in message:  # a frame encoded elsewhere (benchmarks' floor)
-            await self.send(text_data=message["text"])
-            return
-        if message.get("skip_user") == conn.user.pk:
-            return
-        if message.get("staff_only") and not conn.is_staff:
-            return
-        if conn.dialect.name == "default":  # the hot path: no renaming
-            await self.send(text_data=ws_text(message["id"], message["event"], message["payload"]))
-            return
-        event = Event.from_message(message)
-        for out in conn.outgoing(event):
-            await self.send(text_data=ws_text(event.id, out.name, event.payload, out.extra))
-
-    async def crm_close(self, event: dict) -> None:
-        await self.close(code=event.get("code", CLOSE_UNAUTHORIZED))
 
     # --- From the client ---
 
@@ -247,6 +301,9 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
 
     async def _send_error(self, code: str, detail: str, request_id: Any = None) -> None:
         await self._send_frame("error", {"code": code, "detail": detail}, request_id)
+
+
+_closing_tasks: set[asyncio.Task] = set()
 
 
 class OperatorPanelConsumer(RealtimeConsumer):

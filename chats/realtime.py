@@ -34,9 +34,10 @@ from chats.dialects import DEFAULT, Dialect, Out, canonical_fields
 from chats.payloads import message_data
 from chats.selectors import chat_for, unread_totals
 from chats.services import chat_mark_read, message_send
-from crm import events, outage, ratelimit
+from crm import events, hub, outage, ratelimit
 from crm.errors import DomainError, api_exception_handler
 from crm.events import Event, chat_group, staff_group, user_group
+from crm.hub import Entry, Member
 from crm.query import ID_MAX
 
 logger = logging.getLogger(__name__)
@@ -62,18 +63,24 @@ class RequestError(Exception):
 
 
 class Transport(Protocol):
-    """What the request handlers need of a transport for one connection."""
-
-    async def group_add(self, connection: Connection, group: str) -> None: ...
-
-    async def group_discard(self, connection: Connection, group: str) -> None: ...
+    """What the request handlers and the hub need of a transport for one connection."""
 
     async def send_event(self, connection: Connection, event_type: str, data: dict) -> None:
         """A frame to this connection only (``chat:joined``), named in its dialect."""
 
+    def push(self, connection: Connection, entry: Entry) -> None:
+        """Frame a published event for this connection and write it, without waiting."""
 
-class Connection:
-    """One open connection of a signed-in user, over either transport."""
+    def overflow(self, connection: Connection) -> None:
+        """The connection's send buffer is full: close it so that it resumes (1013)."""
+
+    def lost(self, connection: Connection) -> None:
+        """The process stopped hearing events: close it so that it resumes elsewhere (1011)."""
+
+
+class Connection(Member):
+    """One open connection of a signed-in user, over either transport; its place in the
+    process's hub (``crm.hub``)."""
 
     def __init__(self, *, user: User, id: str, transport: Transport, dialect: Dialect = DEFAULT):
         self.user = user
@@ -87,6 +94,18 @@ class Connection:
         self.member_groups = [user_group(user.pk)]
         if user.is_staff:
             self.member_groups.append(staff_group(user.organization_id))
+        self.hub: hub.Hub | None = None
+
+    # --- From the hub ---
+
+    def push(self, entry: Entry) -> None:
+        self.transport.push(self, entry)
+
+    def overflow(self) -> None:
+        self.transport.overflow(self)
+
+    def lost(self) -> None:
+        self.transport.lost(self)
 
     # --- Which events reach it, under which names ---
 
@@ -177,7 +196,8 @@ async def chat_join(conn: Connection, data: dict) -> dict:
                 gettext("Join at most %(count)s chats.") % {"count": MAX_JOINED_CHATS},
             )
         await database_sync_to_async(chat_for)(conn.user, chat_id)
-        await conn.transport.group_add(conn, chat_group(chat_id))
+        if conn.hub is not None:
+            conn.hub.join(conn, [chat_group(chat_id)])
         conn.joined.add(chat_id)
     await conn.transport.send_event(conn, "chat:joined", {"chat_id": chat_id})
     await _viewers_change(conn, chat_id, add=True)
@@ -188,7 +208,8 @@ async def chat_leave(conn: Connection, data: dict) -> dict:
     chat_id = _valid(ChatRef, data)["chat_id"]
     if chat_id in conn.joined:
         await _typing_stop(conn, chat_id)
-        await conn.transport.group_discard(conn, chat_group(chat_id))
+        if conn.hub is not None:
+            conn.hub.leave(conn, [chat_group(chat_id)])
         conn.joined.discard(chat_id)
         await _viewers_change(conn, chat_id, add=False)
     return {"chat_id": chat_id}
@@ -327,14 +348,18 @@ def error_body(conn: Connection, exc: Exception) -> dict:
 # --- Lifecycle ------------------------------------------------------------------------------
 
 
-async def connection_join_groups(conn: Connection) -> None:
-    """Join the user's (and staff's) groups; a pooled Redis connection that closed gets one
-    more try. Outages propagate: the transport refuses the connection."""
-    for group in conn.member_groups:
-        try:
-            await conn.transport.group_add(conn, group)
-        except outage.REDIS_ERRORS:
-            await conn.transport.group_add(conn, group)
+async def connection_subscribe(conn: Connection, cursor: Any = None) -> tuple[bool, str, list]:
+    """Join the process's hub in the user's (and staff's) groups, from ``cursor`` when the
+    client resumes: (resumed, the cursor to greet with, the missed events to ``replay``).
+    Outages propagate: the transport refuses the connection."""
+    conn.hub = hub.hub()
+    return await conn.hub.subscribe(conn, conn.member_groups, cursor)
+
+
+def connection_replay(conn: Connection, missed: list) -> None:
+    """After the greeting: the missed events, then the live ones held meanwhile."""
+    if conn.hub is not None:
+        conn.hub.replay(conn, missed)
 
 
 def _greeting(user: User) -> dict:
@@ -399,9 +424,9 @@ async def connection_closed(conn: Connection) -> None:
             await _typing_stop(conn, chat_id)
         for chat_id in list(conn.joined):
             await _viewers_change(conn, chat_id, add=False)
-        for group in conn.member_groups + [chat_group(cid) for cid in conn.joined]:
-            await conn.transport.group_discard(conn, group)
-    except Exception as exc:  # Redis down: the groups expire alone
+        if conn.hub is not None:
+            conn.hub.leave(conn)
+    except Exception as exc:  # Redis down: typing and viewers lapse alone
         if outage.part_down(exc) is None:
             connection_release(conn)
             raise
@@ -417,8 +442,10 @@ async def connection_closed(conn: Connection) -> None:
 
 
 def connection_release(conn: Connection) -> None:
-    """Forget the connection's heartbeat and timers in this process."""
+    """Forget the connection's heartbeat, timers and hub place in this process."""
     heartbeat.forget(conn)
+    if conn.hub is not None:
+        conn.hub.leave(conn)
     for _, task in conn.typing.values():
         task.cancel()
 

@@ -11,20 +11,19 @@ of one session must reach the process that holds it).
   ``/ws/``'s (an Origin must be one of ``ALLOWED_HOSTS``, or of ``CORS_ALLOWED_ORIGINS``);
   a client without an Origin header (not a browser) may connect with a ticket or token, not
   with the cookie.
-- **Rooms** are named like the Channels groups (``crm.events``): the user's, the staff's of
-  the organization, and each chat the connection joined (``chat:join``, same rules).
-- **Events** come from ``crm.events`` once per event: over the manager's Redis channel to every
-  process with ``REDIS_URL`` (``AsyncRedisManager``), straight to this server otherwise. Each
-  process encodes the packet once per event and name, and sends it to the local members of the
-  event's rooms, in each one's dialect (``auth.dialect``, see ``chats.dialects``).
+- **Groups** are ``/ws/``'s (``crm.events``): the user's, the staff's of the organization, and
+  each chat the connection joined (``chat:join``, same rules).
+- **Events** come from the process's hub (``crm.hub``), like ``/ws/``'s: each is encoded once
+  per event and name in the process and put straight into each socket's Engine.IO queue (at
+  most ``WS_SEND_BUFFER_FRAMES`` waiting, else the client is disconnected and resumes). A
+  logged event's data carries its ``cursor``; ``auth.cursor`` resumes (SPEC 6b).
 - **Requests** are client emits, in ``chats.realtime`` (the same validation, permissions,
   rate limits and services as ``/ws/``). With an ack callback the answer is
   ``{"ok": true, "data": ...}`` or ``{"ok": false, "error": {"code", "detail"}}``; without
   one, a failure arrives as an ``error`` event.
 
-Redis being down never ends a process: publishing and listening report the outage once
-(``crm.outage``), listening retries every few seconds, and events meanwhile are lost (clients
-catch up over HTTP, as on ``/ws/``).
+Redis being down never ends a process: the hub reports the outage once (``crm.outage``),
+disconnects its sockets so that they resume, and listens again every few seconds.
 """
 
 from __future__ import annotations
@@ -51,16 +50,15 @@ from socketio.exceptions import ConnectionRefusedError as Refused
 from chats import error_codes, realtime
 from chats.dialects import DEFAULT, dialect_named, dialect_names
 from chats.realtime import MAX_FRAME_BYTES, Connection
-from crm import events, outage
+from crm import outage
 from crm.events import CLOSE, Event, FrameCache, with_extra
 from crm.i18n import language_for_environ
+from crm.metrics import WS_SLOW_CLOSED
 from crm.ws_auth import origin_allowed, ticket_redeem, user_for_access_token
 
 logger = logging.getLogger(__name__)
 
 NAMESPACE = "/"
-# Listening again after Redis failed: at most this long between tries.
-MAX_RETRY_SECONDS = 5.0
 
 # Whether the client asked for an ack of the event being handled.
 _ack_wanted: contextvars.ContextVar[bool] = contextvars.ContextVar("ack_wanted", default=False)
@@ -81,122 +79,76 @@ class _Json:
 _packets = FrameCache()
 
 
-def event_packet(event: Event, name: str, extra: dict | None = None) -> eio_packet.Packet:
-    """The Engine.IO packet of a Socket.IO EVENT ``[name, payload]``, built once per process."""
+def event_packet(
+    event: Event, name: str, extra: dict | None = None, cursor: str | None = None
+) -> eio_packet.Packet:
+    """The Engine.IO packet of a Socket.IO EVENT ``[name, payload]``, built once per process;
+    a logged event's data carries its ``cursor``."""
 
     def build() -> eio_packet.Packet:
-        text = "2[" + json.dumps(name) + "," + with_extra(event.payload, extra) + "]"
+        added = {**(extra or {}), "cursor": cursor} if cursor is not None else extra
+        text = "2[" + json.dumps(name) + "," + with_extra(event.payload, added) + "]"
         return eio_packet.Packet(eio_packet.MESSAGE, text)
 
     return _packets.get((event.id, name, json.dumps(extra) if extra else None), build)
-
-
-class EventDelivery:
-    """The part of a client manager that sends ``crm.events`` events to this process's
-    members of their rooms."""
-
-    server: Server
-
-    async def deliver(self, event: Event) -> None:
-        server = self.server
-        if server is None:
-            return
-        members = list(self.get_participants(NAMESPACE, list(event.groups)))
-        if event.type == CLOSE:
-            for sid, _ in members:
-                await server.disconnect(sid, ignore_queue=True)
-            return
-        for sid, eio_sid in members:
-            conn = server.connections.get(sid)
-            if conn is None:
-                continue
-            if conn.dialect is DEFAULT:
-                if conn.receives(event):
-                    await server._send_eio_packet(eio_sid, event_packet(event, event.type))
-                continue
-            for out in conn.outgoing(event):
-                await server._send_eio_packet(eio_sid, event_packet(event, out.name, out.extra))
-
-
-class LocalManager(EventDelivery, socketio.AsyncManager):
-    """One process (the embedded default): events come straight from ``crm.events``."""
-
-    def initialize(self) -> None:
-        super().initialize()
-        events.local_transport_add(self.deliver)
-
-
-class RedisManager(EventDelivery, socketio.AsyncRedisManager):
-    """Several processes: events, and python-socketio's own messages, over one Redis channel.
-    Outages are reported once (``crm.outage``) and never end the process."""
-
-    async def _handle_emit(self, message: dict) -> None:
-        published = message.get("crm_event")
-        if published is not None:
-            await self.deliver(Event.from_message(published, published.get("groups") or ()))
-            return
-        await super()._handle_emit(message)
-
-    async def _publish(self, data: dict) -> None:
-        try:
-            if not self.connected:
-                self._redis_connect()
-            await asyncio.wait_for(
-                self.redis.publish(self.channel, self.json.dumps(data)),
-                settings.REDIS_SOCKET_TIMEOUT * 2,
-            )
-        except Exception as exc:
-            self.connected = False
-            outage.report("socketio_publish", exc)
-
-    async def _redis_listen_with_retries(self):
-        retry = 0.5
-        subscribed = False
-        while True:
-            try:
-                if not subscribed:
-                    if self.pubsub is not None:
-                        with contextlib.suppress(Exception):
-                            await self.pubsub.aclose()
-                    self._redis_connect()
-                    await self.pubsub.subscribe(self.channel)
-                    subscribed = True
-                    retry = 0.5
-                    outage.recovered("socketio_listen")
-                async for message in self.pubsub.listen():
-                    yield message
-                subscribed = False  # the subscription ended without an error: subscribe again
-                await asyncio.sleep(retry)
-            except Exception as exc:
-                outage.report("socketio_listen", exc)
-                subscribed = False
-                await asyncio.sleep(retry)
-                retry = min(retry * 2, MAX_RETRY_SECONDS)
 
 
 # --- The server -------------------------------------------------------------------------------
 
 
 class SocketTransport:
-    """``chats.realtime``'s transport for one Socket.IO connection."""
+    """``chats.realtime``'s transport for one Socket.IO connection: events from the process's
+    hub go straight into the Engine.IO socket's queue, bounded by ``WS_SEND_BUFFER_FRAMES``."""
 
-    def __init__(self, server: Server, sid: str):
+    def __init__(self, server: Server, sid: str, eio_sid: str):
         self.server = server
         self.sid = sid
+        self.eio_sid = eio_sid
         self.closed = False
-
-    async def group_add(self, conn: Connection, group: str) -> None:
-        await self.server.enter_room(self.sid, group)
-
-    async def group_discard(self, conn: Connection, group: str) -> None:
-        if not self.closed:  # a closed connection leaves its rooms by itself
-            await self.server.leave_room(self.sid, group)
 
     async def send_event(self, conn: Connection, event_type: str, data: dict) -> None:
         for out in conn.dialect.outgoing(event_type, {}, conn):
             await self.server.emit(
                 out.name, {**data, **(out.extra or {})}, to=self.sid, ignore_queue=True
             )
+
+    def push(self, conn: Connection, entry) -> None:
+        event = entry.event
+        if self.closed:
+            return
+        if event.type == CLOSE:
+            self._disconnect_soon()
+            return
+        socket = self.server.eio.sockets.get(self.eio_sid)
+        if socket is None or socket.closed:
+            return
+        if conn.dialect is DEFAULT:
+            outs = ((event.type, None),) if conn.receives(event) else ()
+        else:
+            outs = tuple((out.name, out.extra) for out in conn.outgoing(event))
+        for name, extra in outs:
+            if socket.queue.qsize() >= settings.WS_SEND_BUFFER_FRAMES:
+                self.overflow(conn)
+                return
+            socket.queue.put_nowait(event_packet(event, name, extra, entry.cursor))
+
+    def overflow(self, conn: Connection) -> None:
+        if not self.closed:
+            WS_SLOW_CLOSED.labels("socketio").inc()
+            logger.info("Disconnecting a Socket.IO client that fell behind: it resumes")
+        self._disconnect_soon()
+
+    def lost(self, conn: Connection) -> None:
+        self._disconnect_soon()
+
+    def _disconnect_soon(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        conn = self.server.connections.get(self.sid)
+        if conn is not None and conn.hub is not None:
+            conn.hub.leave(conn)
+        _background_task(self.server.disconnect(self.sid, ignore_queue=True))
 
 
 class Server(socketio.AsyncServer):
@@ -209,23 +161,6 @@ class Server(socketio.AsyncServer):
         return await super()._handle_event_internal(server, sid, eio_sid, data, namespace, id)
 
 
-def _manager() -> socketio.AsyncManager:
-    if settings.REDIS_URL:
-        return RedisManager(
-            settings.REDIS_URL,
-            channel=events.socketio_channel(),
-            redis_options={
-                # Listening blocks until a message comes: no read timeout (redis-py 8 would
-                # otherwise drop an idle subscription after a few seconds). Connecting is
-                # bounded; publishing is bounded by _publish.
-                "socket_timeout": None,
-                "socket_connect_timeout": settings.REDIS_SOCKET_TIMEOUT,
-                "socket_keepalive": True,
-            },
-        )
-    return LocalManager()
-
-
 def _cors_allowed(origin: str | None, environ: dict | None = None) -> bool:
     return origin is None or origin_allowed(origin)
 
@@ -233,7 +168,8 @@ def _cors_allowed(origin: str | None, environ: dict | None = None) -> bool:
 def build_server() -> Server:
     server = Server(
         async_mode="asgi",
-        client_manager=_manager(),
+        # Events reach sockets through crm.hub, not Socket.IO rooms: one process's manager.
+        client_manager=socketio.AsyncManager(),
         json=_Json,
         cors_allowed_origins=_cors_allowed,
         # Requests of one connection run one after another, as on /ws/.
@@ -332,13 +268,17 @@ async def _connect(server: Server, sid: str, environ: dict, auth: Any) -> bool:
             error_codes.UNAUTHORIZED,
             gettext("Signing in with the session cookie needs the page's Origin."),
         )
+    eio_sid = server.manager.eio_sid_from_sid(sid, NAMESPACE)
     conn = Connection(
-        user=user, id=f"sio:{sid}", transport=SocketTransport(server, sid), dialect=dialect
+        user=user,
+        id=f"sio:{sid}",
+        transport=SocketTransport(server, sid, eio_sid),
+        dialect=dialect,
     )
     try:
         # Its requests' errors in the user's language (each request runs in a task of its own).
         conn.language = await database_sync_to_async(language_for_environ)(environ, user)
-        await realtime.connection_join_groups(conn)
+        resumed, cursor, missed = await realtime.connection_subscribe(conn, auth.get("cursor"))
         await realtime.connection_counted(conn)
         greeting = await realtime.connection_greeting(conn)
     except Exception as exc:
@@ -350,14 +290,25 @@ async def _connect(server: Server, sid: str, environ: dict, auth: Any) -> bool:
         ) from None
     server.connections[sid] = conn
     realtime.connection_heartbeat_start(conn)
-    # After the handshake's answer: the client hears connection:established once connected.
-    task = asyncio.create_task(conn.transport.send_event(conn, "connection:established", greeting))
-    _background.add(task)
-    task.add_done_callback(_background.discard)
+    # After the handshake's answer: the client hears connection:established once connected,
+    # then the events it missed, then live ones.
+    greeting.update(resumed=resumed, cursor=cursor)
+
+    async def greet() -> None:
+        await conn.transport.send_event(conn, "connection:established", greeting)
+        realtime.connection_replay(conn, missed)
+
+    _background_task(greet())
     return True
 
 
 _background: set[asyncio.Task] = set()
+
+
+def _background_task(coroutine) -> None:
+    task = asyncio.create_task(coroutine)
+    _background.add(task)
+    task.add_done_callback(_background.discard)
 
 
 async def _disconnect(server: Server, sid: str) -> None:

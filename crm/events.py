@@ -6,25 +6,20 @@ if) the transaction commits. Ephemeral events (typing, viewers) are published at
 once, the groups it goes to, and a few hints lifted from the payload (``chat_id``,
 ``is_online``...) that let a transport choose per connection without decoding it.
 
-Each transport frames it for its own connections:
+Every server process hears it once (``crm.hub``): with ``REDIS_URL`` one thread per process
+appends it to the event log and publishes it on one pub/sub channel in a single script; on the
+embedded default it goes to the process's log and hubs directly. Each process's hub hands it to
+its sockets of the event's groups, both transports alike; each socket frames it once per event
+and dialect in the process (``ws_text``, ``ws_prepared``, ``chats.socketio.event_packet``) with
+the event's ``cursor``.
 
-- the Channels consumer (``/ws/``): the event travels over the channel layer to the groups
-  named by the functions below (``crm.event`` messages); each process frames it once per event
-  and dialect (``ws_text``) and every socket forwards the same text;
-- Socket.IO (``chats.socketio``): the event travels over the Socket.IO manager's Redis channel
-  to every process (``SOCKETIO_CHANNEL``), or straight to the in-process server on the embedded
-  default; each process sends it to the local members of the rooms named like the groups, one
-  encoded packet per event and dialect.
-
-Events are hints: the database holds the truth and clients catch up over HTTP. A channel layer
-or Redis that is down or slow never fails or holds the request that committed: sends are
-bounded by ``EVENT_SEND_TIMEOUT_SECONDS`` and failures are logged once per outage
-(``crm.outage``).
+Events are hints: the database holds the truth, and clients resume from their cursor or catch
+up over HTTP. Redis being down or slow never fails or holds the request that committed: the
+request only queues its events, and failures are logged once per outage (``crm.outage``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import queue
@@ -32,12 +27,10 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
@@ -48,9 +41,6 @@ logger = logging.getLogger(__name__)
 
 # In-process observers of sent events (metrics, tests): called with (type, data, groups).
 _observers: list[Callable[[str, dict, tuple[str, ...]], None]] = []
-
-# All of one event's sends together wait at most this long for the layer.
-EVENT_SEND_TIMEOUT_SECONDS = 5.0
 
 # Payload fields copied into ``Event.hints``: scalars the dialects decide by (chats.dialects).
 HINT_FIELDS = ("chat_id", "user_id", "is_online", "status")
@@ -82,7 +72,8 @@ def encode_payload(data: Any) -> str:
 @dataclass(frozen=True)
 class Event:
     """One published event. ``payload`` is the data's JSON; ``skip_user`` (the typist) and
-    ``staff_only`` (typing a note) narrow who of the groups' connections receive it."""
+    ``staff_only`` (typing a note) narrow who of the groups' connections receive it;
+    ``logged`` events are kept for clients that resume (``crm.hub``)."""
 
     type: str
     payload: str
@@ -90,6 +81,7 @@ class Event:
     hints: dict = field(default_factory=dict)
     skip_user: int | None = None
     staff_only: bool = False
+    logged: bool = True
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     @classmethod
@@ -102,6 +94,7 @@ class Event:
         hints: dict | None = None,
         skip_user: int | None = None,
         staff_only: bool = False,
+        logged: bool = True,
     ) -> Event:
         lifted = {k: data[k] for k in HINT_FIELDS if isinstance(data.get(k), int | bool | str)}
         return cls(
@@ -111,33 +104,30 @@ class Event:
             hints={**lifted, **(hints or {})},
             skip_user=skip_user,
             staff_only=staff_only,
+            logged=logged,
         )
 
-    def as_message(self) -> dict:
-        """The event as the channel layer carries it (msgpack-able: strings, ints, bools)."""
-        message = {
-            "type": "crm.event",
-            "id": self.id,
-            "event": self.type,
-            "payload": self.payload,
-            "hints": self.hints,
-        }
+    def to_log(self) -> str:
+        """The event as the log and the pub/sub channel carry it (the payload stays text)."""
+        head = {"i": self.id, "t": self.type, "g": list(self.groups), "h": self.hints}
         if self.skip_user is not None:
-            message["skip_user"] = self.skip_user
+            head["u"] = self.skip_user
         if self.staff_only:
-            message["staff_only"] = True
-        return message
+            head["s"] = 1
+        return json.dumps(head) + "\n" + self.payload
 
     @classmethod
-    def from_message(cls, message: dict, groups: Iterable[str] = ()) -> Event:
+    def from_log(cls, text: str) -> Event:
+        head_text, _, payload = text.partition("\n")
+        head = json.loads(head_text)
         return cls(
-            type=message["event"],
-            payload=message["payload"],
-            groups=tuple(groups),
-            hints=message.get("hints") or {},
-            skip_user=message.get("skip_user"),
-            staff_only=bool(message.get("staff_only")),
-            id=message["id"],
+            type=head["t"],
+            payload=payload,
+            groups=tuple(head["g"]),
+            hints=head.get("h") or {},
+            skip_user=head.get("u"),
+            staff_only=bool(head.get("s")),
+            id=head["i"],
         )
 
 
@@ -174,87 +164,96 @@ def with_extra(payload: str, extra: dict | None) -> str:
 _ws_frames = FrameCache()
 
 
-def ws_text(event_id: str, name: str, payload: str, extra: dict | None = None) -> str:
-    """The ``/ws/`` frame ``{"type": name, "data": payload}``, built once per process."""
+def ws_text(
+    event_id: str, name: str, payload: str, extra: dict | None = None, cursor: str | None = None
+) -> str:
+    """The ``/ws/`` frame ``{"type": name, "data": payload, "cursor": cursor}``, built once per
+    process."""
     key = (event_id, name, json.dumps(extra) if extra else None)
-    return _ws_frames.get(
+
+    def build() -> str:
+        frame = '{"type": ' + json.dumps(name) + ', "data": ' + with_extra(payload, extra)
+        if cursor is not None:
+            frame += ', "cursor": ' + json.dumps(cursor)
+        return frame + "}"
+
+    return _ws_frames.get(key, build)
+
+
+_prepared = FrameCache()
+
+
+def ws_prepared(
+    event_id: str, name: str, payload: str, extra: dict | None = None, cursor: str | None = None
+):
+    """``ws_text`` as a WebSocket frame framed once for every daphne socket (autobahn's
+    ``PreparedMessage``)."""
+    from autobahn.websocket.protocol import PreparedMessage
+
+    key = (event_id, name, json.dumps(extra) if extra else None)
+    return _prepared.get(
         key,
-        lambda: '{"type": ' + json.dumps(name) + ', "data": ' + with_extra(payload, extra) + "}",
+        lambda: PreparedMessage(
+            ws_text(event_id, name, payload, extra, cursor).encode(), False, False, True
+        ),
     )
 
 
-# --- Transports -------------------------------------------------------------------------------
-
-# Socket.IO servers running in this process (chats.socketio registers its own): called with
-# each event when there is no Redis to carry it (the embedded default is one process).
-_local_transports: list[Callable[[Event], Awaitable[None]]] = []
+# --- Publishing -------------------------------------------------------------------------------
 
 
-def local_transport_add(deliver: Callable[[Event], Awaitable[None]]) -> None:
-    if deliver not in _local_transports:
-        _local_transports.append(deliver)
-
-
-def socketio_channel() -> str:
-    """The Redis pub/sub channel of the Socket.IO manager: every process of this deployment
-    (``REDIS_KEY_PREFIX``) subscribes to it."""
-    return f"{settings.REDIS_KEY_PREFIX}:socketio"
-
-
-def socketio_message(event: Event) -> str:
-    """The event as the Socket.IO manager's channel carries it (see chats.socketio)."""
-    return json.dumps(
-        {
-            "method": "emit",
-            "host_id": "crm.events",
-            "crm_event": {**event.as_message(), "groups": list(event.groups)},
-        }
-    )
-
-
-_redis_clients: dict[str, Any] = {}
-
-
-def _redis_publisher(url: str):
-    import redis
-
-    client = _redis_clients.get(url)
-    if client is None:
-        timeout = settings.REDIS_SOCKET_TIMEOUT
-        client = _redis_clients[url] = redis.Redis.from_url(
-            url, socket_timeout=timeout, socket_connect_timeout=timeout
-        )
-    return client
-
-
-# After Redis failed a publish, events skip Socket.IO for this long instead of each waiting
-# for a connect timeout: requests stay fast through an outage (events are hints).
-SOCKETIO_PAUSE_SECONDS = 2.0
+# After Redis timed out on a publish, events are dropped for this long instead of each waiting
+# for a connect timeout: requests stay fast through an outage (events are hints; clients resume).
+PUBLISH_PAUSE_SECONDS = 2.0
 # Events waiting for the publisher thread; past this many they are dropped (logged).
-SOCKETIO_QUEUE_SIZE = 10000
+PUBLISH_QUEUE_SIZE = 10000
 
 
-class SocketIOPublisher:
-    """Publishes events to the Socket.IO channel from one thread per process, in pipelines of
-    whatever is waiting: the request that committed only queues its events (one of a send's
-    many events per staff member costs it no round trip to Redis), and order is kept."""
+class EventPublisher:
+    """Appends events to the log and publishes them (``crm.hub.RedisLog``): a logged event in
+    the thread that committed it, one round trip to Redis (so that a process that ends right
+    after its commit, a command or a worker, has logged what it committed); ephemeral events
+    (typing) from one thread per process, in pipelines of whatever is waiting.
+
+    When a publish fails, the events are lost to live sockets and to the log: once Redis
+    answers again the log starts a new epoch, so that cursors from before are answered
+    ``resumed: false`` (clients refetch) instead of a silent gap. After a timeout, events are
+    dropped for ``PUBLISH_PAUSE_SECONDS`` rather than each waiting for Redis."""
 
     def __init__(self) -> None:
-        self.queue: queue.SimpleQueue[tuple[str, str, str]] = queue.SimpleQueue()
+        self.queue: queue.SimpleQueue[tuple[str, Event]] = queue.SimpleQueue()
         self.thread: threading.Thread | None = None
         self.lock = threading.Lock()
         self.paused_until = 0.0
+        self.failures = 0  # publishes that failed (their events are missing from the log)
+        self.epoch_for = 0  # failures the log's epoch already accounts for
+
+    @property
+    def lost(self) -> bool:
+        return self.failures > self.epoch_for
+
+    def _failed(self) -> None:
+        with self.lock:
+            self.failures += 1
+
+    def now(self, event: Event) -> None:
+        """Log and publish ``event`` before returning (bounded by ``REDIS_SOCKET_TIMEOUT``)."""
+        if time.monotonic() < self.paused_until:
+            self._failed()
+            return
+        self._send([(settings.REDIS_URL, event)])
 
     def put(self, event: Event) -> None:
-        if self.queue.qsize() >= SOCKETIO_QUEUE_SIZE:
-            outage.report("socketio_publish", RuntimeError("publish queue full"))
+        if self.queue.qsize() >= PUBLISH_QUEUE_SIZE:
+            self._failed()
+            outage.report("event_publish", RuntimeError("publish queue full"))
             return
-        self.queue.put((settings.REDIS_URL, socketio_channel(), socketio_message(event)))
+        self.queue.put((settings.REDIS_URL, event))
         if self.thread is None or not self.thread.is_alive():
             with self.lock:
                 if self.thread is None or not self.thread.is_alive():
                     self.thread = threading.Thread(
-                        target=self._run, name="socketio-publisher", daemon=True
+                        target=self._run, name="event-publisher", daemon=True
                     )
                     self.thread.start()
 
@@ -276,80 +275,90 @@ class SocketIOPublisher:
                 continue  # Redis failed a moment ago: these are dropped, as hints
             self._send(batch)
 
-    def _send(self, batch: list[tuple[str, str, str]]) -> None:
+    def _send(self, batch: list[tuple[str, Event]]) -> None:
         try:
             try:
                 self._pipeline(batch)
-            except outage.REDIS_ERRORS:  # a pooled connection Redis closed: once more
+            except outage.REDIS_ERRORS as exc:  # a pooled connection Redis closed: once more
+                if _slow(exc):
+                    raise
                 self._pipeline(batch)
         except Exception as exc:
-            self.paused_until = time.monotonic() + SOCKETIO_PAUSE_SECONDS
+            if any(event.logged for _, event in batch):
+                self._failed()
+            if _slow(exc):  # Redis unreachable, not refusing: don't wait for it per request
+                self.paused_until = time.monotonic() + PUBLISH_PAUSE_SECONDS
             if outage.part_down(exc) is None:
-                logger.exception("Could not publish %d event(s) to Socket.IO", len(batch))
+                logger.exception("Could not publish %d event(s)", len(batch))
             else:
-                outage.report("socketio_publish", exc)
+                outage.report("event_publish", exc)
         else:
-            outage.recovered("socketio_publish")
+            outage.recovered("event_publish")
+
+    def _pipeline(self, batch: list[tuple[str, Event]]) -> None:
+        from crm import hub
+        from crm.redis import client
+
+        log = hub.redis_log()
+        by_url: dict[str, list[Event]] = {}
+        for url, event in batch:
+            by_url.setdefault(url, []).append(event)
+        for url, found in by_url.items():
+            redis = client(url)
+            failures = self.failures
+            try:
+                self._execute(redis, log, found, failures > self.epoch_for, log.append_sha(redis))
+            except Exception as exc:
+                if type(exc).__name__ != "NoScriptError":  # Redis restarted empty: load again
+                    raise
+                sha = log.append_sha(redis, load=True)
+                self._execute(redis, log, found, True, sha)
+            with self.lock:
+                self.epoch_for = max(self.epoch_for, failures)
 
     @staticmethod
-    def _pipeline(batch: list[tuple[str, str, str]]) -> None:
-        by_url: dict[str, list[tuple[str, str]]] = {}
-        for url, channel, message in batch:
-            by_url.setdefault(url, []).append((channel, message))
-        for url, messages in by_url.items():
-            pipe = _redis_publisher(url).pipeline(transaction=False)
-            for channel, message in messages:
-                pipe.publish(channel, message)
-            pipe.execute()
+    def _execute(redis, log, found: list[Event], new_epoch: bool, sha: str) -> None:
+        from crm import hub
+
+        pipe = redis.pipeline(transaction=False)
+        if new_epoch:  # some events never made it: no resuming past them
+            pipe.set(log.epoch_key, uuid.uuid4().hex[:12])
+        for event in found:
+            groups = hub.logged_groups(event.groups) if event.logged else []
+            if groups:
+                keys, args = log.append_args(groups, event.to_log())
+                pipe.evalsha(sha, len(keys), *keys, *args)
+            else:
+                pipe.publish(log.channel, "- " + event.to_log())
+        pipe.execute()
 
 
-socketio_publisher = SocketIOPublisher()
+def _slow(exc: BaseException) -> bool:
+    return isinstance(exc, TimeoutError) or "Timeout" in type(exc).__name__
 
 
-def _socketio_publish(event: Event) -> None:
-    """Hand the event to every process's Socket.IO server (queued: never blocks or raises)."""
+publisher = EventPublisher()
+
+
+def _publish(event: Event) -> None:
+    """Hand the event to every process: through Redis, or this process's hubs."""
+    from crm import hub
+
     if settings.REDIS_URL:
-        socketio_publisher.put(event)
-
-
-async def _fan_out(event: Event, message: dict) -> None:
-    """Channel layer groups, and the in-process Socket.IO server when there is no Redis."""
-    layer = get_channel_layer()
-    try:
-        if layer is not None:
-            await _group_send_all(layer, event.groups, message)
-    except Exception as exc:  # the layer being down must not fail the request that committed
-        if outage.part_down(exc) is None and not isinstance(exc, asyncio.TimeoutError):
-            logger.exception("Could not send %s to %s", message.get("event"), event.groups)
+        if event.logged:
+            publisher.now(event)
         else:
-            outage.report("channel_layer", exc)
+            publisher.put(event)
+    elif event.logged and hub.logged_groups(event.groups):
+        hub.memory_log().append(event, hub.deliver_everywhere)
     else:
-        outage.recovered("channel_layer")
-    if not settings.REDIS_URL:
-        for deliver in list(_local_transports):
-            try:
-                await deliver(event)
-            except Exception:
-                logger.exception("Could not deliver %s over Socket.IO", event.type)
-
-
-async def _group_send_all(layer, groups: tuple[str, ...], message: dict) -> None:
-    async def send_all() -> None:
-        for group in groups:
-            try:
-                await layer.group_send(group, message)
-            except outage.REDIS_ERRORS:  # a pooled connection Redis closed: once more
-                await layer.group_send(group, message)
-
-    await asyncio.wait_for(send_all(), timeout=EVENT_SEND_TIMEOUT_SECONDS)
+        hub.deliver_everywhere(hub.Entry(event))
 
 
 def _deliver(event: Event, data: dict) -> None:
     for observer in list(_observers):
         observer(event.type, data, event.groups)
-    # One hop to the event loop per event, not per group: each hop blocks the request's thread.
-    async_to_sync(_fan_out)(event, event.as_message())
-    _socketio_publish(event)
+    _publish(event)
 
 
 def send_event(
@@ -372,19 +381,12 @@ async def publish(
     skip_user: int | None = None,
     staff_only: bool = False,
 ) -> None:
-    """Publish an ephemeral event (typing, viewers) now, from async code, outside any
-    transaction. Failures of the channel layer propagate (the caller reports them)."""
-    event = Event.build(event_type, data, groups=groups, skip_user=skip_user, staff_only=staff_only)
-    layer = get_channel_layer()
-    if layer is not None:
-        await asyncio.wait_for(
-            _group_send_all(layer, event.groups, event.as_message()), EVENT_SEND_TIMEOUT_SECONDS
-        )
-    if settings.REDIS_URL:
-        _socketio_publish(event)
-    else:
-        for deliver in list(_local_transports):
-            await deliver(event)
+    """Publish an ephemeral event (typing, viewers) now, outside any transaction. It is not
+    logged: a client that resumes does not get it again."""
+    event = Event.build(
+        event_type, data, groups=groups, skip_user=skip_user, staff_only=staff_only, logged=False
+    )
+    _publish(event)
 
 
 # --- Control messages -------------------------------------------------------------------------
@@ -394,27 +396,8 @@ CLOSE = "crm.close"
 
 def user_sessions_ended(*, user_id: int) -> None:
     """Ask every connection of a deactivated user to close (after commit)."""
-
-    def close() -> None:
-        event = Event.build(CLOSE, {"code": 4401}, groups=(user_group(user_id),))
-        layer = get_channel_layer()
-        if layer is not None:
-            try:
-                async_to_sync(_group_send_all)(
-                    layer, event.groups, {"type": "crm.close", "code": 4401}
-                )
-            except Exception as exc:
-                if outage.part_down(exc) is None and not isinstance(exc, asyncio.TimeoutError):
-                    logger.exception("Could not close the sessions of user %s", user_id)
-                else:
-                    outage.report("channel_layer", exc)
-        if settings.REDIS_URL:
-            _socketio_publish(event)
-        else:
-            for deliver in list(_local_transports):
-                async_to_sync(deliver)(event)
-
-    transaction.on_commit(close)
+    event = Event.build(CLOSE, {"code": 4401}, groups=(user_group(user_id),), logged=False)
+    transaction.on_commit(lambda: _publish(event))
 
 
 def observe(callback: Callable[[str, dict, tuple[str, ...]], None]) -> Callable[[], None]:

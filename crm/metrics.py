@@ -35,6 +35,11 @@ WS_CONNECTIONS = Gauge(
     "Open WebSocket connections in this process",
     multiprocess_mode="livesum",
 )
+WS_SLOW_CLOSED = Counter(
+    "crm_websocket_slow_closed_total",
+    "Real-time connections closed because they fell behind (1013); they resume",
+    ["transport"],
+)
 MESSAGES_SENT = Counter("crm_messages_sent_total", "Chat messages created", ["kind"])
 CELERY_TASK_FAILURES = Counter(
     "crm_celery_task_failures_total", "Celery tasks that failed for good", ["task"]

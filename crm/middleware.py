@@ -58,6 +58,7 @@ class WebSocketOutageGuard:
                 state["closed"] = True
             await send(message)
 
+        tracking_send.__wrapped__ = send  # crm.hub writes to daphne's socket directly
         try:
             return await self.inner(scope, receive, tracking_send)
         except Exception as exc:

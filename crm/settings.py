@@ -198,6 +198,19 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
+# --- Live events (crm.hub) -------------------------------------------------------------------
+# Kept for clients that resume (SPEC 6b), per user and per organization's staff: at least this
+# long and at least this many events, at most EVENT_LOG_MAX_EVENTS.
+EVENT_LOG_RETENTION_SECONDS = env.int("EVENT_LOG_RETENTION_SECONDS", default=900)
+EVENT_LOG_MIN_EVENTS = env.int("EVENT_LOG_MIN_EVENTS", default=1000)
+EVENT_LOG_MAX_EVENTS = max(env.int("EVENT_LOG_MAX_EVENTS", default=20000), EVENT_LOG_MIN_EVENTS)
+# A client that missed more than this is told to refetch instead (resumed: false).
+EVENT_RESUME_MAX_EVENTS = env.int("EVENT_RESUME_MAX_EVENTS", default=5000)
+# Unsent bytes a WebSocket may hold (frames for Socket.IO) before it is closed as too slow
+# (1013); it reconnects and resumes from its cursor.
+WS_SEND_BUFFER_BYTES = env.int("WS_SEND_BUFFER_BYTES", default=1024 * 1024)
+WS_SEND_BUFFER_FRAMES = env.int("WS_SEND_BUFFER_FRAMES", default=2000)
+
 # --- Celery ---------------------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
 CELERY_RESULT_BACKEND = None

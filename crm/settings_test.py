@@ -20,6 +20,7 @@ MEDIA_ROOT = tempfile.mkdtemp(prefix="crm-test-media-")
 _worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
 TEST_REDIS_PREFIX = f"crmtest:{uuid.uuid4().hex[:8]}:{_worker}"
 if REDIS_URL:
+    REDIS_KEY_PREFIX = TEST_REDIS_PREFIX  # the event log and its channel (crm.hub)
     CACHES["default"]["KEY_PREFIX"] = TEST_REDIS_PREFIX
     CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = f"{TEST_REDIS_PREFIX}:asgi"
     # Each run's Celery queue too: a worker started by one xdist process must not take the

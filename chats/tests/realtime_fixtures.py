@@ -65,9 +65,18 @@ async def ws(fresh_layer):
             await comm.disconnect()
 
 
+def _kept(comm: WebsocketCommunicator) -> list[dict]:
+    """Frames ``request`` passed over while it waited for its ack (an event may come before
+    the ack of the request that caused it): the next reads see them first."""
+    if not hasattr(comm, "kept_frames"):
+        comm.kept_frames = []
+    return comm.kept_frames
+
+
 async def frames(comm: WebsocketCommunicator, quiet: float = QUIET) -> list[dict]:
     """Every frame that arrives until the connection has been quiet for ``quiet`` seconds."""
-    received = []
+    received = list(_kept(comm))
+    _kept(comm).clear()
     while not await comm.receive_nothing(timeout=quiet):
         output = await comm.receive_output()
         if output["type"] == "websocket.close":
@@ -84,8 +93,9 @@ async def types_of(comm: WebsocketCommunicator, quiet: float = QUIET) -> list[st
 async def receive_type(comm: WebsocketCommunicator, kind: str, wait: float = 2) -> dict:
     """The next frame of type ``kind``, skipping others (presence, unread counts...)."""
     skipped = []
+    kept = _kept(comm)
     while True:
-        frame = await comm.receive_json_from(timeout=wait)
+        frame = kept.pop(0) if kept else await comm.receive_json_from(timeout=wait)
         if frame["type"] == kind:
             return frame
         skipped.append(frame["type"])
@@ -93,12 +103,14 @@ async def receive_type(comm: WebsocketCommunicator, kind: str, wait: float = 2) 
 
 
 async def request(comm: WebsocketCommunicator, kind: str, data=None, *, rid="r1") -> dict:
-    """Send a request with an id and return its ack or error (other frames are skipped)."""
+    """Send a request with an id and return its ack or error (other frames are kept for the
+    next ``receive_type`` / ``frames``)."""
     await comm.send_json_to({"type": kind, "data": data or {}, "id": rid})
     while True:
         frame = await comm.receive_json_from(timeout=2)
         if frame.get("id") == rid and frame["type"] in ("ack", "error", "pong"):
             return frame
+        _kept(comm).append(frame)
 
 
 def sync(fn):

@@ -425,7 +425,17 @@ async def test_an_unknown_dialect_is_refused(server, seed):
     assert client.refused["data"]["code"] == "unknown_dialect"
 
 
+_seen: dict[int, list[dict]] = {}
+
+
 async def _frames_until(conn, kind: str, wait: float = 5) -> dict:
+    """The next frame of ``kind``; frames of other kinds are kept for later calls (an event
+    may come before the ack of the request that caused it)."""
+    kept = _seen.setdefault(id(conn), [])
+    for frame in kept:
+        if frame["type"] == kind:
+            kept.remove(frame)
+            return frame
     deadline = time.monotonic() + wait
     while True:
         frame = json.loads(
@@ -433,6 +443,7 @@ async def _frames_until(conn, kind: str, wait: float = 5) -> dict:
         )
         if frame["type"] == kind:
             return frame
+        kept.append(frame)
 
 
 async def test_the_operator_panels_plain_websocket_at_ws(server, seed):
@@ -486,3 +497,37 @@ async def test_ws_with_a_dialect_in_the_query(server, seed):
         ack = await _frames_until(conn, "ack")
         assert ack["id"] == "s" and ack["data"]["text"] == "x"
         assert (await _frames_until(conn, "new-message"))["data"]["id"] == ack["data"]["id"]
+
+
+@pytest.mark.parametrize("transports", TRANSPORTS, ids=["polling", "websocket"])
+async def test_auth_cursor_resumes_with_exactly_the_missed_events(server, seed, transports):
+    """SPEC 6b on Socket.IO: a logged event's data carries its cursor; reconnecting with
+    ``auth.cursor`` replays what was missed, in order, once, then live events."""
+    chat = seed["chats"]["support"]
+    operator = token(seed, "operator")
+
+    async def send(text: str) -> dict:
+        status, body = await asyncio.to_thread(
+            http_json,
+            "POST",
+            f"{server.url}/api/chats/{chat}/messages",
+            {"text": text},
+            token=token(seed, "customer"),
+        )
+        assert status == 201, body
+        return body
+
+    async with Client(server, transports=transports, token=operator) as first:
+        assert first.established["resumed"] is False and first.established["cursor"]
+        seen = await send("seen")
+        cursor = (await first.next("message:new", id=seen["id"]))["cursor"]
+    missed = [await send(f"missed {i}") for i in range(3)]
+    async with Client(server, transports=transports, token=operator, cursor=cursor) as again:
+        assert again.established["resumed"] is True
+        live = await send("live")
+        await again.next("message:new", id=live["id"])
+        await asyncio.sleep(0.3)
+        got = [data["id"] for name, data in again.received if name == "message:new"]
+        assert got == [m["id"] for m in missed]  # the live one was taken by next() above
+    async with Client(server, transports=transports, token=operator, cursor="nope") as stale:
+        assert stale.established["resumed"] is False

@@ -1,6 +1,8 @@
 """Socket.IO through a Redis outage (PostgreSQL + a private redis-server): the server process
-lives on, its Socket.IO clients stay connected, HTTP sends still succeed, the outage is logged
-once per burst, and events flow again once Redis is back."""
+lives on, HTTP sends still succeed at once, its Socket.IO clients are disconnected (the process
+no longer hears events, so they must resume), the outage is logged once per burst, and once
+Redis is back a client that resumes from its cursor is told to refetch (the restarted Redis
+lost the log) and hears live events again."""
 
 from __future__ import annotations
 
@@ -54,18 +56,18 @@ async def test_redis_down_and_back(private_redis, customer, operator):
         LOG_LEVEL="WARNING",
     )
     server = await asyncio.to_thread(start_daphne, env, port=free_port())
+    auth = {"token": str(AccessToken.for_user(operator))}
     client = socketio.AsyncClient(reconnection=False)
     heard: list[dict] = []
+    greetings: list[dict] = []
     client.on("message:new", lambda data: heard.append(data))
+    client.on("connection:established", lambda data: greetings.append(data))
     try:
-        await client.connect(
-            server.url,
-            auth={"token": str(AccessToken.for_user(operator))},
-            transports=["websocket"],
-        )
+        await client.connect(server.url, auth=auth, transports=["websocket"])
         status, before = await _send(server, customer, chat, "before")
         assert status == 201
         await _until(lambda: any(m["id"] == before["id"] for m in heard))
+        cursor = next(m for m in heard if m["id"] == before["id"])["cursor"]
 
         private_redis.stop()
         sent_during = []
@@ -76,28 +78,32 @@ async def test_redis_down_and_back(private_redis, customer, operator):
             assert time.monotonic() - started < 5
             sent_during.append(body["id"])
             await asyncio.sleep(0.3)
-        assert server.process.poll() is None and client.connected
+        assert server.process.poll() is None
+        await _until(lambda: not client.connected, wait=10)
 
         private_redis.start()
-        # The listener subscribes again within a few seconds; the publisher's pause ends.
+        # The hub subscribes again within a few seconds; the client resumes from its cursor.
         deadline = time.monotonic() + 20
-        after = None
         while time.monotonic() < deadline:
-            status, after = await _send(server, customer, chat, "after")
-            assert status == 201
             try:
-                await _until(
-                    lambda after=after: any(m["id"] == after["id"] for m in heard), wait=1.5
+                await client.connect(
+                    server.url, auth={**auth, "cursor": cursor}, transports=["websocket"]
                 )
                 break
-            except AssertionError:
-                continue
-        assert after is not None and any(m["id"] == after["id"] for m in heard)
-        assert client.connected and server.process.poll() is None
+            except socketio.exceptions.ConnectionError:
+                await asyncio.sleep(0.5)
+        assert client.connected
+        await _until(lambda: len(greetings) == 2)
+        assert greetings[1]["resumed"] is False  # Redis came back empty: refetch over HTTP
+        status, after = await _send(server, customer, chat, "after")
+        assert status == 201
+        await _until(lambda: any(m["id"] == after["id"] for m in heard))
+        assert not any(m["id"] in sent_during for m in heard)
+        assert server.process.poll() is None
         log = server.log()
         assert "Traceback" not in log, log[-3000:]
         # Logged once per burst, not once per failed call.
-        for what in ("socketio_publish", "socketio_listen"):
+        for what in ("event_publish", "event_listen"):
             assert 1 <= log.count(f"{what} unavailable") <= 2, log[-3000:]
     finally:
         if client.connected:

@@ -150,9 +150,10 @@ realtime.on("status", ({ state }) => {
   else if (state === "reconnecting") setStatus(gettext("Reconnecting…"), "warn");
   else if (state === "signed_out") setStatus(gettext("Signed out. Please sign in again."), "error");
 });
-realtime.on("open", async () => {
-  // After every (re)connect: the messages that arrived while the socket was not there.
-  await catchUp(chatId, lastId, (items) => addMessages(items)).catch(() => {});
+realtime.on("open", async ({ resumed }) => {
+  // After every (re)connect: the messages that arrived while the socket was not there (the
+  // server replayed them when it could resume).
+  if (!resumed) await catchUp(chatId, lastId, (items) => addMessages(items)).catch(() => {});
   markRead();
 });
 const forThisChat = (data) => data && (data.chat_id === undefined || data.chat_id === chatId);

@@ -2,8 +2,10 @@
 //
 // Protocol: one WebSocket at /ws/ (SPEC section 4). Frames are {type, data, id}; a request
 // with an id is answered by {type: "ack", id, data} or {type: "error", id, data: {code, detail}}.
-// Pushes are hints: after a reconnect a page catches up over HTTP (catchUp below) and rejoins
-// its chats (done here). Sends carry a client_id, so a retry never stores a second message.
+// Every event frame carries a cursor; a reconnect sends the last one (?cursor=, SPEC 6b) and the
+// server first replays what was missed, in order. Only when it cannot (connection:established
+// says resumed: false) does a page catch up over HTTP (catchUp below). Chats are rejoined after
+// every reconnect (done here). Sends carry a client_id, so a retry never stores a second one.
 
 /** The CSRF token Django set as a cookie (session-authenticated requests need it). */
 export function csrfToken() {
@@ -76,7 +78,8 @@ const CLOSE_FLOOD = 4429;
  *   const rt = new Realtime();
  *   rt.on("message:new", (data) => ...);        // server events by type
  *   rt.on("status", ({ state }) => ...);         // connecting | open | reconnecting | signed_out
- *   rt.on("open", ({ reconnected }) => ...);     // after every (re)connect: catch up here
+ *   rt.on("open", ({ reconnected, resumed }) => ...);  // after every (re)connect: unless
+ *                                                // resumed (missed events replayed), catch up
  *   rt.connect();
  *   await rt.join(42);                           // rejoined automatically after a reconnect
  *   const message = await rt.request("message:send", {...});
@@ -97,6 +100,15 @@ export class Realtime {
     this.everOpened = false;
     this.stopped = false;
     this.timer = null;
+    this.cursor = null; // the last event's cursor: where a reconnect resumes
+    this.rejoined = null;
+  }
+
+  /** The socket's URL, with the cursor to resume from. */
+  socketUrl() {
+    if (!this.cursor) return this.url;
+    const separator = this.url.includes("?") ? "&" : "?";
+    return `${this.url}${separator}cursor=${encodeURIComponent(this.cursor)}`;
   }
 
   /** Subscribe to an event type; returns a function that unsubscribes. "*" hears every frame. */
@@ -129,7 +141,7 @@ export class Realtime {
     this.stopped = false;
     clearTimeout(this.timer);
     this.setState(this.everOpened ? "reconnecting" : "connecting");
-    const socket = new WebSocket(this.url);
+    const socket = new WebSocket(this.socketUrl());
     this.socket = socket;
     socket.addEventListener("open", () => this.onOpen(socket));
     socket.addEventListener("message", (event) => this.onFrame(event));
@@ -143,16 +155,23 @@ export class Realtime {
     if (this.socket) this.socket.close(1000);
   }
 
-  async onOpen(socket) {
+  onOpen(socket) {
     if (socket !== this.socket) return;
-    const reconnected = this.everOpened;
+    this.reconnected = this.everOpened;
     this.everOpened = true;
     this.attempt = 0;
     this.setState("open");
-    await Promise.all(
+    this.rejoined = Promise.all(
       [...this.joined].map((chatId) => this.request("chat:join", { chat_id: chatId }).catch(() => {})),
     );
-    this.emit("open", { reconnected });
+  }
+
+  /** The server's greeting: whether it replayed what this client missed. */
+  async onEstablished(socket, data) {
+    if (data && data.cursor) this.cursor = data.cursor;
+    await this.rejoined;
+    if (socket !== this.socket) return;
+    this.emit("open", { reconnected: this.reconnected, resumed: Boolean(data && data.resumed) });
   }
 
   onFrame(event) {
@@ -162,7 +181,8 @@ export class Realtime {
     } catch {
       return;
     }
-    const { type, data, id } = frame;
+    const { type, data, id, cursor } = frame;
+    if (cursor) this.cursor = cursor;
     if ((type === "ack" || type === "error") && id && this.pending.has(id)) {
       const { resolve, reject, timer } = this.pending.get(id);
       this.pending.delete(id);
@@ -173,6 +193,7 @@ export class Realtime {
     }
     this.emit(type, data, frame);
     this.emit("*", data, frame);
+    if (type === "connection:established") this.onEstablished(this.socket, data);
   }
 
   onClose(socket, event) {

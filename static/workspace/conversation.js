@@ -1137,14 +1137,17 @@ realtime.on("status", ({ state }) => {
   else if (state === "signed_out") showNotice(gettext("You were signed out. Reload the page to sign in again."), "offline");
   else if (state === "open" && notice.classList.contains("cv-notice-offline")) notice.hidden = true;
 });
-realtime.on("open", async ({ reconnected }) => {
-  // After every (re)connect: whatever arrived while the socket was not there.
-  try {
-    await catchUp(chatId, lastId, (items) => upsert(items));
-  } catch (error) {
-    showNotice(interpolate(gettext("Could not catch up: %(reason)s"), { reason: errorText(error) }));
+realtime.on("open", async ({ reconnected, resumed }) => {
+  // After every (re)connect: whatever arrived while the socket was not there, unless the
+  // server replayed it (resumed).
+  if (!resumed) {
+    try {
+      await catchUp(chatId, lastId, (items) => upsert(items));
+    } catch (error) {
+      showNotice(interpolate(gettext("Could not catch up: %(reason)s"), { reason: errorText(error) }));
+    }
+    if (reconnected) refetchChat();
   }
-  if (reconnected) refetchChat();
   markRead();
 });
 

@@ -63,7 +63,7 @@ for (const type of ["chat:new", "chat:updated", "message:new", "operator:status"
 realtime.on("message:updated", (message) => {
   if (message.deleted_at) refresh();
 });
-realtime.on("open", ({ reconnected }) => {
-  if (reconnected) refresh();
+realtime.on("open", ({ reconnected, resumed }) => {
+  if (reconnected && !resumed) refresh();
 });
 cards.dataset.ready = "true";

@@ -231,8 +231,8 @@ async function reloadFirstPage() {
   }
 }
 
-realtime.on("open", ({ reconnected }) => {
-  if (reconnected) reloadFirstPage();
+realtime.on("open", ({ reconnected, resumed }) => {
+  if (reconnected && !resumed) reloadFirstPage();
 });
 
 // --- Load more -----------------------------------------------------------------------------

@@ -119,7 +119,9 @@ async function countUnread(message) {
   heard.add(message);
   showTotal(total + 1);
 }
-realtime.on("connection:established", ({ unread_total: unreadTotal }) => {
+realtime.on("connection:established", ({ unread_total: unreadTotal, resumed }) => {
+  // Resumed: the missed events follow and adjust the count this page kept.
+  if (resumed && total !== null) return;
   heard.clear();
   if (unreadTotal === null || unreadTotal === undefined) loadTotal();
   else showTotal(unreadTotal);
