@@ -176,20 +176,28 @@ class RedisLog:
     """The log in Redis: a stream per group, entries ``<ms>-<seq>``; the append script also
     publishes the event, so its position travels with it."""
 
-    # KEYS: the state hash, the epoch, the trimmed-up-to hash, then one stream per group.
-    # ARGV: channel ('' for none), message, retention ms, keep, cap, ttl s, a new epoch.
-    APPEND = """
+    # The log's epoch and the position now, at Redis' time and never before the last one; the
+    # epoch is started when Redis has none (it restarted empty). KEYS[1]: the state hash,
+    # KEYS[2]: the epoch; ARGV[{new_epoch}]: a new epoch.
+    _NOW = """
     local epoch = redis.call('GET', KEYS[2])
     if not epoch then
-        epoch = ARGV[7]
+        epoch = ARGV[{new_epoch}]
         redis.call('SET', KEYS[2], epoch)
     end
     local t = redis.call('TIME')
     local ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
     local last = tonumber(redis.call('HGET', KEYS[1], 'ms') or '0')
     if ms < last then ms = last end
-    local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
     redis.call('HSET', KEYS[1], 'ms', ms)
+    """
+
+    # KEYS: the state hash, the epoch, the trimmed-up-to hash, then one stream per group.
+    # ARGV: channel ('' for none), message, retention ms, keep, cap, ttl s, a new epoch.
+    APPEND = (
+        _NOW.format(new_epoch=7)
+        + """
+    local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
     local id = ms .. '-' .. seq
     local keep, cap, ttl = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
     -- Drop the entries before `first`, recording the last one dropped: a cursor before it
@@ -224,6 +232,7 @@ class RedisLog:
     end
     return epoch .. '.' .. id
     """
+    )
 
     def __init__(self, prefix: str):
         self.prefix = prefix
@@ -263,20 +272,13 @@ class RedisLog:
 
     # The position now: after every logged event, at Redis' time (a cursor's age is how long
     # its client has not heard from us). KEYS: the state hash, the epoch; ARGV: a new epoch.
-    HEAD = """
-    local epoch = redis.call('GET', KEYS[2])
-    if not epoch then
-        epoch = ARGV[1]
-        redis.call('SET', KEYS[2], epoch)
-    end
-    local t = redis.call('TIME')
-    local ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-    local last = tonumber(redis.call('HGET', KEYS[1], 'ms') or '0')
-    if ms < last then ms = last end
-    redis.call('HSET', KEYS[1], 'ms', ms)
+    HEAD = (
+        _NOW.format(new_epoch=1)
+        + """
     local seq = redis.call('HGET', KEYS[1], 'seq') or '0'
     return epoch .. '.' .. ms .. '-' .. seq
     """
+    )
 
     async def head(self, client) -> str:
         script = self._scripts.get(id(client))
