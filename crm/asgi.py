@@ -21,7 +21,7 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from chats.socketio import sio  # noqa: E402
 from crm.middleware import WebSocketOutageGuard  # noqa: E402
 from crm.routing import websocket_urlpatterns  # noqa: E402
-from crm.server import install_server_close_codes  # noqa: E402
+from crm.server import install_lean_frame_logging, install_server_close_codes  # noqa: E402
 from crm.ws_auth import WebSocketAuthStack, install_access_log_redaction  # noqa: E402
 from media.asgi import UploadSizeGuard  # noqa: E402
 
@@ -40,3 +40,4 @@ application = socketio.ASGIApp(sio, other_asgi_app=channels_application, socketi
 
 install_access_log_redaction()
 install_server_close_codes()
+install_lean_frame_logging()
