@@ -8,11 +8,9 @@ protocol (Django's ASGI handler has none).
 
 from __future__ import annotations
 
-import contextlib
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from crm.tests.daphne_servers import (
@@ -20,7 +18,7 @@ from crm.tests.daphne_servers import (
     LOOPBACK,
     DaphneServer,
     free_port,
-    http_json,
+    server_ready,
     start_daphne,
 )
 
@@ -54,17 +52,7 @@ def start_uvicorn(
         stderr=subprocess.STDOUT,
     )
     server = DaphneServer(port, process, Path(log_file.name), log_file)
-    deadline = time.monotonic() + ready_timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            break
-        with contextlib.suppress(OSError):
-            if http_json("GET", f"{server.url}/health", timeout=1)[0] == 200:
-                return server
-        time.sleep(0.2)
-    output = server.log()[-3000:]
-    server.stop()
-    raise RuntimeError(f"uvicorn on port {port} did not start:\n{output}")
+    return server_ready(server, ready_timeout, "uvicorn")
 
 
 def start_server(kind: str, env: dict[str, str], *, app: str) -> DaphneServer:

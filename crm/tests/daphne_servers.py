@@ -155,9 +155,15 @@ def start_daphne(
         stderr=subprocess.STDOUT,
     )
     server = DaphneServer(port, process, Path(log_file.name), log_file)
+    return server_ready(server, ready_timeout, "daphne")
+
+
+def server_ready(server: DaphneServer, ready_timeout: float, name: str) -> DaphneServer:
+    """``server`` once its /health answers 200; stopped, with its log in the error, when it
+    exits or does not answer within ``ready_timeout`` seconds."""
     deadline = time.monotonic() + ready_timeout
     while time.monotonic() < deadline:
-        if process.poll() is not None:
+        if server.process.poll() is not None:
             break
         with contextlib.suppress(OSError):
             if http_json("GET", f"{server.url}/health", timeout=1)[0] == 200:
@@ -165,7 +171,7 @@ def start_daphne(
         time.sleep(0.2)
     output = server.log()[-3000:]
     server.stop()
-    raise RuntimeError(f"daphne on port {port} did not start:\n{output}")
+    raise RuntimeError(f"{name} on port {server.port} did not start:\n{output}")
 
 
 def http_json(
